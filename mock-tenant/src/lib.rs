@@ -1,0 +1,1 @@
+//! Offline Auth0 tenant (placeholder; filled by the mock-tenant work).

@@ -1,0 +1,1 @@
+//! Resolved, validated settings built from the CLI: files opened, addresses parsed, caps set.

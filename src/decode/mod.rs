@@ -1,0 +1,3 @@
+//! Decoding helpers shared by sources and `auth`: capped body decompression, forms, JSON, JWTs.
+
+pub mod jwt;

@@ -1,0 +1,351 @@
+//! Decides what is secret and how it is shown. Every sink goes through a `Redactor`.
+//!
+//! Secrets are tokens, authorization codes, passwords, client secrets, code verifiers, cookies
+//! and key log lines. They are shown as `fp:` + the first 12 hex digits of their SHA-256
+//! (DESIGN.md §3.4) unless the user passed `--include-secrets`. Two layers:
+//! 1. structural: known secret parameters in URLs, forms and JSON bodies, and secret headers;
+//! 2. a safety net: every secret value the engine has seen is registered, and `scrub` replaces
+//!    any occurrence of one in free text (explanations, notes, bodies).
+//!
+//! The registry is capped (`MAX_SECRETS`); past the cap, structural redaction still applies.
+
+use std::collections::HashSet;
+
+use crate::model::{fingerprint, AuthEvent, Credential, EventKind, TokenSet};
+
+/// Upper bound on remembered secret values.
+pub const MAX_SECRETS: usize = 100_000;
+/// Values shorter than this are never registered (too likely to collide with normal text).
+const MIN_SECRET_LEN: usize = 8;
+
+/// Query/form/JSON parameter names whose values are secret.
+pub const SECRET_PARAMS: &[&str] = &[
+    "access_token",
+    "id_token",
+    "refresh_token",
+    "code",
+    "code_verifier",
+    "client_secret",
+    "client_assertion",
+    "password",
+    "new_password",
+    "otp",
+    "mfa_token",
+    "binding_code",
+    "assertion",
+    "subject_token",
+    "token",
+    "ticket",
+    "session_token",
+    "login_ticket",
+    "wctx",
+];
+
+/// Headers whose values are secret.
+pub const SECRET_HEADERS: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "set-cookie",
+    "x-api-key",
+    "x-auth-token",
+    "x-access-token",
+    "x-csrf-token",
+];
+
+/// Shows secrets as fingerprints unless `include_secrets`.
+#[derive(Debug, Default)]
+pub struct Redactor {
+    include_secrets: bool,
+    secrets: HashSet<String>,
+    /// Secrets not remembered because the registry was full.
+    pub overflow: u64,
+}
+
+impl Redactor {
+    pub fn new(include_secrets: bool) -> Self {
+        Self {
+            include_secrets,
+            ..Self::default()
+        }
+    }
+
+    pub fn include_secrets(&self) -> bool {
+        self.include_secrets
+    }
+
+    /// How one secret value is displayed.
+    pub fn show(&self, secret: &str) -> String {
+        if self.include_secrets {
+            secret.to_string()
+        } else {
+            format!("fp:{}", fingerprint(secret))
+        }
+    }
+
+    /// Remember a secret so `scrub` can find it in free text.
+    pub fn register(&mut self, secret: &str) {
+        if secret.len() < MIN_SECRET_LEN || self.secrets.contains(secret) {
+            return;
+        }
+        if self.secrets.len() >= MAX_SECRETS {
+            self.overflow += 1;
+            return;
+        }
+        self.secrets.insert(secret.to_string());
+    }
+
+    /// Register every secret an event carries (tokens, codes, refresh tokens).
+    pub fn register_event(&mut self, ev: &AuthEvent) {
+        let mut add_set = |r: &mut Self, set: &TokenSet| {
+            for t in set.tokens() {
+                r.register(&t.raw);
+            }
+        };
+        match &ev.kind {
+            EventKind::AuthorizeResult(res) => {
+                if let Some(c) = &res.code {
+                    self.register(c);
+                }
+                add_set(self, &res.tokens);
+            }
+            EventKind::TokenGrant(g) => {
+                if let Some(c) = &g.code {
+                    self.register(c);
+                }
+                if let Some(t) = &g.refresh_token {
+                    self.register(&t.raw);
+                }
+                add_set(self, &g.issued);
+            }
+            EventKind::ApiCall(call) => match &call.credential {
+                Credential::Bearer(t) | Credential::QueryToken(t) => self.register(&t.raw),
+                _ => {}
+            },
+            _ => {}
+        }
+    }
+
+    /// Replace every registered secret found in `text` by its display form.
+    pub fn scrub(&self, text: &str) -> String {
+        if self.include_secrets || self.secrets.is_empty() {
+            return text.to_string();
+        }
+        let mut out = text.to_string();
+        // Only texts that could hold a secret are scanned per secret.
+        if out.len() >= MIN_SECRET_LEN {
+            for s in &self.secrets {
+                if out.contains(s.as_str()) {
+                    out = out.replace(s.as_str(), &self.show(s));
+                }
+            }
+        }
+        out
+    }
+
+    /// A header value as it may be shown.
+    pub fn header(&self, name: &str, value: &str) -> String {
+        if self.include_secrets {
+            return value.to_string();
+        }
+        let lower = name.to_ascii_lowercase();
+        if !SECRET_HEADERS.contains(&lower.as_str()) {
+            return self.scrub(value);
+        }
+        match lower.as_str() {
+            "authorization" | "proxy-authorization" => match value.split_once(' ') {
+                Some((scheme, cred)) => format!("{scheme} {}", self.show(cred.trim())),
+                None => self.show(value),
+            },
+            "cookie" => value
+                .split(';')
+                .map(|kv| match kv.trim().split_once('=') {
+                    Some((k, v)) => format!("{k}={}", self.show(v)),
+                    None => self.show(kv.trim()),
+                })
+                .collect::<Vec<_>>()
+                .join("; "),
+            "set-cookie" => {
+                let (first, attrs) = value.split_once(';').unwrap_or((value, ""));
+                let shown = match first.split_once('=') {
+                    Some((k, v)) => format!("{k}={}", self.show(v)),
+                    None => self.show(first),
+                };
+                if attrs.is_empty() {
+                    shown
+                } else {
+                    format!("{shown};{attrs}")
+                }
+            }
+            _ => self.show(value),
+        }
+    }
+
+    /// A URL with secret query and fragment parameters replaced, and registered secrets scrubbed.
+    pub fn url(&self, url: &str) -> String {
+        if self.include_secrets {
+            return url.to_string();
+        }
+        let (base, fragment) = match url.split_once('#') {
+            Some((b, f)) => (b, Some(f)),
+            None => (url, None),
+        };
+        let (path, query) = match base.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (base, None),
+        };
+        let mut out = self.scrub(path);
+        if let Some(q) = query {
+            out.push('?');
+            out.push_str(&self.form(q));
+        }
+        if let Some(f) = fragment {
+            out.push('#');
+            out.push_str(&self.form(f));
+        }
+        out
+    }
+
+    /// An `application/x-www-form-urlencoded` string with secret values replaced.
+    pub fn form(&self, form: &str) -> String {
+        if self.include_secrets {
+            return form.to_string();
+        }
+        form.split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((k, v)) if is_secret_param(&decode_component(k)) => {
+                    format!("{k}={}", self.show(&decode_component(v)))
+                }
+                _ => self.scrub(pair),
+            })
+            .collect::<Vec<_>>()
+            .join("&")
+    }
+
+    /// A JSON value with secret-named members replaced (recursively), and free text scrubbed.
+    pub fn json(&self, value: &serde_json::Value) -> serde_json::Value {
+        use serde_json::Value;
+        if self.include_secrets {
+            return value.clone();
+        }
+        match value {
+            Value::Object(map) => Value::Object(
+                map.iter()
+                    .map(|(k, v)| {
+                        let shown = match v {
+                            Value::String(s) if is_secret_param(k) || looks_secret_key(k) => {
+                                Value::String(self.show(s))
+                            }
+                            _ => self.json(v),
+                        };
+                        (k.clone(), shown)
+                    })
+                    .collect(),
+            ),
+            Value::Array(items) => Value::Array(items.iter().map(|v| self.json(v)).collect()),
+            Value::String(s) => Value::String(self.scrub(s)),
+            other => other.clone(),
+        }
+    }
+
+    /// A body as text: JSON and forms structurally, anything else scrubbed.
+    pub fn body(&self, text: &str, mime: Option<&str>) -> String {
+        if self.include_secrets {
+            return text.to_string();
+        }
+        let mime = mime.unwrap_or("").to_ascii_lowercase();
+        let trimmed = text.trim_start();
+        if mime.contains("json") || trimmed.starts_with('{') || trimmed.starts_with('[') {
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(text) {
+                return self.json(&v).to_string();
+            }
+        }
+        if mime.contains("x-www-form-urlencoded") {
+            return self.form(text);
+        }
+        self.scrub(text)
+    }
+}
+
+/// Whether a parameter or JSON member name carries a secret value.
+pub fn is_secret_param(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    SECRET_PARAMS.contains(&lower.as_str())
+}
+
+/// Member names that look secret even if not OAuth parameters (db passwords, API keys...).
+pub fn looks_secret_key(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    [
+        "password",
+        "passwd",
+        "pwd",
+        "secret",
+        "private_key",
+        "privatekey",
+        "api_key",
+        "apikey",
+        "connection_string",
+        "connectionstring",
+        "credential",
+    ]
+    .iter()
+    .any(|needle| lower.contains(needle))
+}
+
+fn decode_component(s: &str) -> String {
+    let plus = s.replace('+', " ");
+    percent_encoding::percent_decode_str(&plus)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_hides_secret_params_in_query_and_fragment() {
+        let r = Redactor::new(false);
+        let out = r.url("https://cb.example/cb?code=abcdef123456&state=xyz#access_token=eyJhbGciOi.x.y&token_type=Bearer");
+        assert!(!out.contains("abcdef123456"));
+        assert!(!out.contains("eyJhbGciOi"));
+        assert!(out.contains("state=xyz"));
+        assert!(out.contains(&format!("code=fp:{}", fingerprint("abcdef123456"))));
+    }
+
+    #[test]
+    fn registered_secrets_are_scrubbed_from_free_text() {
+        let mut r = Redactor::new(false);
+        r.register("supersecretvalue");
+        assert_eq!(
+            r.scrub("token supersecretvalue was sent"),
+            format!("token fp:{} was sent", fingerprint("supersecretvalue"))
+        );
+    }
+
+    #[test]
+    fn authorization_header_keeps_scheme() {
+        let r = Redactor::new(false);
+        let out = r.header("Authorization", "Bearer abc.def.ghi");
+        assert_eq!(out, format!("Bearer fp:{}", fingerprint("abc.def.ghi")));
+    }
+
+    #[test]
+    fn json_masks_secret_members_recursively() {
+        let r = Redactor::new(false);
+        let v = serde_json::json!({"a": {"db_password": "hunter22", "client_secret": "s3cr3t"}, "ok": "x"});
+        let out = r.json(&v).to_string();
+        assert!(!out.contains("hunter22") && !out.contains("s3cr3t"));
+        assert!(out.contains("\"ok\":\"x\""));
+    }
+
+    #[test]
+    fn include_secrets_shows_everything() {
+        let r = Redactor::new(true);
+        assert_eq!(
+            r.url("https://x/?code=abcdefgh"),
+            "https://x/?code=abcdefgh"
+        );
+    }
+}

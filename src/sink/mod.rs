@@ -1,0 +1,1 @@
+//! Sinks: terminal report, JSON report, HAR export, Prometheus. Every sink goes through `redact`.

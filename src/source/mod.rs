@@ -1,0 +1,3 @@
+//! Sources: turn files, packets and proxied connections into `Exchange`s. All I/O lives here.
+
+pub mod har;

@@ -1,0 +1,1 @@
+//! Metric names and label enums, in one place (DESIGN.md §4 "Metrics").
