@@ -1,1 +1,39 @@
 //! Sans-I/O capture engines: packets, TCP reassembly, key logs, TLS, HTTP/1.x and HTTP/2.
+//!
+//! Every engine is `push(input, ts) -> outputs` and reads no clock, file or socket. The shared
+//! vocabulary between the layers lives here: which way bytes flow, and what an HTTP parser
+//! (HTTP/1.x or HTTP/2) hands up to the connection layer.
+
+use crate::model::{Micros, Request, Response};
+
+pub mod keylog;
+
+/// Direction of bytes on a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Dir {
+    ClientToServer,
+    ServerToClient,
+}
+
+impl Dir {
+    pub fn flip(self) -> Dir {
+        match self {
+            Dir::ClientToServer => Dir::ServerToClient,
+            Dir::ServerToClient => Dir::ClientToServer,
+        }
+    }
+}
+
+/// One request and its response (when seen) as parsed from a connection by HTTP/1.x or HTTP/2.
+/// The connection layer turns it into a `model::Exchange` by adding input, index and origin.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HttpPair {
+    pub request: Request,
+    pub response: Option<Response>,
+    /// Time of the first request byte.
+    pub started: Option<Micros>,
+    /// Time of the last response byte.
+    pub ended: Option<Micros>,
+    /// What was missing ("no response seen", "gap in client stream", "body truncated at cap").
+    pub notes: Vec<String>,
+}
