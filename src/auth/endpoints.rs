@@ -44,7 +44,10 @@ const EXACT: &[(&str, AuthEndpoint)] = &[
     ("/authorize/resume", AuthEndpoint::AuthorizeResume),
     ("/login", AuthEndpoint::Login),
     ("/login/callback", AuthEndpoint::LoginCallback),
-    ("/usernamepassword/login", AuthEndpoint::UsernamePasswordLogin),
+    (
+        "/usernamepassword/login",
+        AuthEndpoint::UsernamePasswordLogin,
+    ),
     ("/co/authenticate", AuthEndpoint::CoAuthenticate),
     ("/oauth/token", AuthEndpoint::Token),
     ("/oauth/revoke", AuthEndpoint::Revoke),
@@ -59,16 +62,31 @@ const EXACT: &[(&str, AuthEndpoint)] = &[
     ("/mfa/authenticators", AuthEndpoint::Mfa),
     ("/passwordless/start", AuthEndpoint::PasswordlessStart),
     ("/dbconnections/signup", AuthEndpoint::DbConnections),
-    ("/dbconnections/change_password", AuthEndpoint::DbConnections),
+    (
+        "/dbconnections/change_password",
+        AuthEndpoint::DbConnections,
+    ),
 ];
 
 /// Prefix families, templated with one trailing parameter.
 const PREFIXES: &[(&str, &str, AuthEndpoint)] = &[
     ("/u/", "/u/{page}", AuthEndpoint::UniversalLogin),
-    ("/mfa/authenticators/", "/mfa/authenticators/{id}", AuthEndpoint::Mfa),
+    (
+        "/mfa/authenticators/",
+        "/mfa/authenticators/{id}",
+        AuthEndpoint::Mfa,
+    ),
     ("/mfa/", "/mfa/{other}", AuthEndpoint::Mfa),
-    ("/.well-known/", "/.well-known/{other}", AuthEndpoint::WellKnownOther),
-    ("/dbconnections/", "/dbconnections/{other}", AuthEndpoint::DbConnections),
+    (
+        "/.well-known/",
+        "/.well-known/{other}",
+        AuthEndpoint::WellKnownOther,
+    ),
+    (
+        "/dbconnections/",
+        "/dbconnections/{other}",
+        AuthEndpoint::DbConnections,
+    ),
 ];
 
 /// Where a tenant path landed.
@@ -132,7 +150,10 @@ pub fn resolve(method: &str, path: &str) -> Resolved {
     let trimmed = if trimmed.is_empty() { "/" } else { trimmed };
     if trimmed == "/api/v2" || trimmed.starts_with("/api/v2/") {
         let matched = catalogue().lookup(method, trimmed);
-        let template = matched.as_ref().map(|m| m.op.template).unwrap_or(MGMT_UNKNOWN);
+        let template = matched
+            .as_ref()
+            .map(|m| m.op.template)
+            .unwrap_or(MGMT_UNKNOWN);
         return Resolved::Management { template, matched };
     }
     if let Some((t, kind)) = EXACT.iter().find(|(t, _)| *t == trimmed) {
@@ -158,7 +179,11 @@ pub fn resolve(method: &str, path: &str) -> Resolved {
 pub fn templates() -> Vec<&'static str> {
     let mut out: Vec<&'static str> = EXACT.iter().map(|(t, _)| *t).collect();
     out.extend(PREFIXES.iter().map(|(_, t, _)| *t));
-    let mut mgmt: Vec<&'static str> = catalogue().operations().iter().map(|o| o.template).collect();
+    let mut mgmt: Vec<&'static str> = catalogue()
+        .operations()
+        .iter()
+        .map(|o| o.template)
+        .collect();
     mgmt.sort_unstable();
     mgmt.dedup();
     out.extend(mgmt);
@@ -187,10 +212,18 @@ mod tests {
             ("GET", "/u/login/password", "/u/{page}"),
             ("POST", "/u/login", "/u/{page}"),
             ("GET", "/.well-known/jwks.json", "/.well-known/jwks.json"),
-            ("GET", "/.well-known/openid-configuration", "/.well-known/openid-configuration"),
+            (
+                "GET",
+                "/.well-known/openid-configuration",
+                "/.well-known/openid-configuration",
+            ),
             ("GET", "/.well-known/security.txt", "/.well-known/{other}"),
             ("POST", "/mfa/challenge", "/mfa/challenge"),
-            ("DELETE", "/mfa/authenticators/sms|dev_123", "/mfa/authenticators/{id}"),
+            (
+                "DELETE",
+                "/mfa/authenticators/sms|dev_123",
+                "/mfa/authenticators/{id}",
+            ),
             ("POST", "/dbconnections/signup", "/dbconnections/signup"),
             ("POST", "/oauth/token/", "/oauth/token"),
         ];
@@ -206,7 +239,10 @@ mod tests {
         let r = resolve("GET", "/api/v2/users/auth0|123/roles");
         assert_eq!(r.template(), "/api/v2/users/{id}/roles");
         assert_eq!(r.api(), Api::Management);
-        assert_eq!(resolve("PATCH", "/api/v2/users/{id}").template(), "/api/v2/users/{id}");
+        assert_eq!(
+            resolve("PATCH", "/api/v2/users/{id}").template(),
+            "/api/v2/users/{id}"
+        );
         let u = resolve("GET", "/api/v2/definitely/not/here");
         assert_eq!(u.template(), MGMT_UNKNOWN);
         assert_eq!(resolve("GET", "/favicon.ico"), Resolved::Unknown);
@@ -215,7 +251,14 @@ mod tests {
     #[test]
     fn every_resolution_is_in_the_closed_set() {
         let set = templates();
-        for p in ["/u/x", "/api/v2/users/1", "/api/v2/zzz", "/nope", "/", "/userinfo"] {
+        for p in [
+            "/u/x",
+            "/api/v2/users/1",
+            "/api/v2/zzz",
+            "/nope",
+            "/",
+            "/userinfo",
+        ] {
             let t = resolve("GET", p).template();
             assert!(set.contains(&t), "{t}");
         }

@@ -136,7 +136,10 @@ mod tests {
 
     #[test]
     fn custom_domains_exact_case_insensitive_port_ignored() {
-        let t = TenantHosts::new(&["Login.Northwind.com".into(), "https://id.example:8443/".into()]);
+        let t = TenantHosts::new(&[
+            "Login.Northwind.com".into(),
+            "https://id.example:8443/".into(),
+        ]);
         assert!(t.is_tenant("login.northwind.com"));
         assert!(t.is_tenant("LOGIN.NORTHWIND.COM:443"));
         assert!(t.is_tenant("id.example"));

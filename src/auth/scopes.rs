@@ -61,7 +61,9 @@ impl Operation {
             Semantics::Any => self.scopes.iter().any(|s| has(s)),
             Semantics::All => self.scopes.iter().all(|s| has(s)),
             Semantics::Mixed => match self.scopes.split_first() {
-                Some((first, rest)) => has(first) && (rest.is_empty() || rest.iter().any(|s| has(s))),
+                Some((first, rest)) => {
+                    has(first) && (rest.is_empty() || rest.iter().any(|s| has(s)))
+                }
                 None => false,
             },
         }
@@ -155,7 +157,9 @@ impl Catalogue {
     pub fn lookup(&'static self, method: &str, path: &str) -> Option<Matched> {
         let method = method.to_ascii_uppercase();
         let segs: Vec<&str> = segments(path).collect();
-        let idx = find(&self.root, &segs, &|n: &Node| n.ops.get(method.as_str()).copied())?;
+        let idx = find(&self.root, &segs, &|n: &Node| {
+            n.ops.get(method.as_str()).copied()
+        })?;
         self.matched(idx, &segs)
     }
 
@@ -236,7 +240,10 @@ mod tests {
             .expect("patch user");
         assert_eq!(m.op.template, "/api/v2/users/{id}");
         assert_eq!(m.params[0].1, "auth0|5a620d29a840170a9ef43672");
-        assert_eq!(m.op.current_user_scopes(), vec!["update:current_user_metadata"]);
+        assert_eq!(
+            m.op.current_user_scopes(),
+            vec!["update:current_user_metadata"]
+        );
     }
 
     #[test]
@@ -269,11 +276,15 @@ mod tests {
         let cat = catalogue();
         let roles = cat.lookup("GET", "/api/v2/users/x/roles").expect("roles");
         assert!(!roles.op.satisfied_by(&["read:users", "read:roles"]));
-        assert!(roles.op.satisfied_by(&["read:users", "read:roles", "read:role_members"]));
+        assert!(roles
+            .op
+            .satisfied_by(&["read:users", "read:roles", "read:role_members"]));
         let patch = cat.lookup("PATCH", "/api/v2/users/x").expect("patch");
         assert!(patch.op.satisfied_by(&["update:current_user_metadata"]));
         assert!(!patch.op.satisfied_by(&["openid", "profile"]));
-        let mixed = cat.lookup("GET", "/api/v2/clients/x/connections").expect("mixed");
+        let mixed = cat
+            .lookup("GET", "/api/v2/clients/x/connections")
+            .expect("mixed");
         assert_eq!(mixed.op.semantics, Semantics::Mixed);
         assert!(!mixed.op.satisfied_by(&["read:clients"]));
         assert!(mixed.op.satisfied_by(&["read:connections", "read:clients"]));
