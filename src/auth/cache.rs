@@ -18,7 +18,8 @@ const MAX_KEY_LEN: usize = 16 * 1024;
 
 #[derive(Debug, Default)]
 pub struct TokenCache {
-    decoded: HashMap<(String, RoleKey), Token>,
+    /// Raw token → (role asked for, decoded token). Looked up by `&str`, no allocation on hits.
+    decoded: HashMap<String, (RoleKey, Token)>,
     verified: HashMap<String, Verification>,
     /// Times a map hit `CAP` and was cleared.
     pub resets: u64,
@@ -46,17 +47,19 @@ impl TokenCache {
         if raw.len() > MAX_KEY_LEN {
             return decode(raw, role);
         }
-        let key = (raw.to_string(), RoleKey::from(role));
-        if let Some(t) = self.decoded.get(&key) {
-            self.hits += 1;
-            return t.clone();
+        let role_key = RoleKey::from(role);
+        if let Some((r, t)) = self.decoded.get(raw) {
+            if *r == role_key {
+                self.hits += 1;
+                return t.clone();
+            }
         }
         let t = decode(raw, role);
         if self.decoded.len() >= CAP {
             self.decoded.clear();
             self.resets += 1;
         }
-        self.decoded.insert(key, t.clone());
+        self.decoded.insert(raw.to_string(), (role_key, t.clone()));
         t
     }
 

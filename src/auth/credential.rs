@@ -34,11 +34,6 @@ fn malformed(reason: &str) -> Credential {
 /// Whether a header value was replaced by an export tool's placeholder (`[REDACTED]`,
 /// `Bearer ****`, `<hidden>`...): the credential is unknown, not malformed.
 pub fn looks_redacted(value: &str) -> bool {
-    let lower = value.trim().to_ascii_lowercase();
-    let cred = lower
-        .split_once(' ')
-        .map(|(_, c)| c.trim())
-        .unwrap_or(lower.as_str());
     const WORDS: &[&str] = &[
         "redacted",
         "filtered",
@@ -49,9 +44,16 @@ pub fn looks_redacted(value: &str) -> bool {
         "masked",
         "omitted",
     ];
+    let v = value.trim();
+    let cred = v.split_once(' ').map(|(_, c)| c.trim()).unwrap_or(v);
+    let filler = cred.len() >= 3
+        && (cred.bytes().all(|b| b == b'*') || cred.bytes().all(|b| b == b'x' || b == b'X'));
     // Placeholders are short; a long value is a token even if its base64 spells a word.
-    (lower.len() <= 48 && WORDS.iter().any(|w| lower.contains(w)))
-        || (cred.len() >= 3 && (cred.bytes().all(|b| b == b'*') || cred.bytes().all(|b| b == b'x')))
+    filler
+        || (v.len() <= 48 && {
+            let lower = v.to_ascii_lowercase();
+            WORDS.iter().any(|w| lower.contains(w))
+        })
 }
 
 /// Interpret one `Authorization` header value.
@@ -96,8 +98,10 @@ pub fn from_authorization(value: &str, dec: Decode<'_>) -> Credential {
         return malformed("more than one space after `Bearer`");
     }
     let tok = rest.trim_end();
-    let lower = tok.to_ascii_lowercase();
-    if ["undefined", "null", "none", "[object object]", "nil"].contains(&lower.as_str()) {
+    if ["undefined", "null", "none", "[object object]", "nil"]
+        .iter()
+        .any(|w| tok.eq_ignore_ascii_case(w))
+    {
         return Credential::Malformed {
             reason: format!(
                 "the token is the literal `{tok}`: the variable holding it was not set"
@@ -112,10 +116,18 @@ pub fn from_authorization(value: &str, dec: Decode<'_>) -> Credential {
     if tok.starts_with(['"', '\'']) {
         return malformed("the token is wrapped in quotes");
     }
-    if lower.starts_with("bearer") {
+    if tok
+        .get(..6)
+        .is_some_and(|p| p.eq_ignore_ascii_case("bearer"))
+    {
         return malformed("the scheme is repeated (`Bearer Bearer <token>`)");
     }
-    if tok.contains(char::is_whitespace) {
+    let spaced = if tok.is_ascii() {
+        tok.bytes().any(|b| b.is_ascii_whitespace())
+    } else {
+        tok.contains(char::is_whitespace)
+    };
+    if spaced {
         return malformed("the token contains spaces; it is not one token");
     }
     Credential::Bearer(dec(tok, TokenRole::Unknown))

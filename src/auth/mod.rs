@@ -454,6 +454,19 @@ impl Classifier {
             Some(Resolved::Management { matched: None, .. }) => {
                 (path.to_string(), false, Vec::new(), false, Vec::new())
             }
+            // /userinfo "will work only if `openid` was granted as a scope" (auth0-facts.md §3.3).
+            Some(
+                r @ Resolved::Auth {
+                    kind: AuthEndpoint::Userinfo,
+                    ..
+                },
+            ) => (
+                r.template().to_string(),
+                true,
+                vec!["openid".to_string()],
+                false,
+                Vec::new(),
+            ),
             Some(r @ Resolved::Auth { .. }) => (
                 r.template().to_string(),
                 true,

@@ -381,6 +381,7 @@ fn sanitized_call_and_malformed_header() {
     let c = api_call(&k);
     assert_eq!(c.api, Api::Authentication);
     assert_eq!(c.endpoint, "/userinfo");
+    assert_eq!(c.accepted_scopes, vec!["openid".to_string()]);
     assert!(matches!(&c.credential, Credential::Malformed { .. }));
 }
 
