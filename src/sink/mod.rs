@@ -1,1 +1,4 @@
 //! Sinks: terminal report, JSON report, HAR export, Prometheus. Every sink goes through `redact`.
+
+pub mod json;
+pub mod terminal;
