@@ -1,8 +1,8 @@
 //! JSON report (`analyze --format json`), schema `"version": 1` from DESIGN.md §4.
 //!
 //! Built from `Report` through explicit wire structs so the contract cannot drift with the
-//! internal model. URLs and free text are redacted here. The schema is documented in the README
-//! and in `schema/report-v1.json`.
+//! internal model. URLs and free text are redacted here. The schema is documented in the README;
+//! tests deserialize reports into these types with `deny_unknown_fields`.
 
 use std::collections::BTreeMap;
 
