@@ -89,6 +89,8 @@ enum Key {
     Client(String, String),
     /// Fingerprint of a token whose issuance was not seen.
     Unlinked(String),
+    /// API calls on this host that carried no usable token (none, stripped, malformed).
+    NoToken(String),
 }
 
 #[derive(Debug)]
@@ -321,7 +323,10 @@ impl Correlator {
                     let unlinked = live(self.index.get(&Key::Unlinked(t.fingerprint.clone())));
                     (by_issue.or(unlinked), iss)
                 }
-                None => (None, None),
+                None => (
+                    live(self.index.get(&Key::NoToken(ev.host.to_ascii_lowercase()))),
+                    None,
+                ),
             },
             _ => (None, None),
         }
@@ -408,8 +413,9 @@ impl Correlator {
         // Later calls with the same token join this flow even when the token's issuing flow
         // was evicted.
         if let EventKind::ApiCall(call) = &ev.kind {
-            if let Some(t) = presented_token(&call.credential) {
-                self.add_key(id, Key::Unlinked(t.fingerprint.clone()));
+            match presented_token(&call.credential) {
+                Some(t) => self.add_key(id, Key::Unlinked(t.fingerprint.clone())),
+                None => self.add_key(id, Key::NoToken(ev.host.to_ascii_lowercase())),
             }
         }
         id
@@ -648,7 +654,7 @@ fn initial_label(
         (EventKind::ApiCall(call), _) => {
             let who = presented_token(&call.credential)
                 .map(|t| format!("token fp:{}", t.fingerprint))
-                .unwrap_or_else(|| "no usable token".to_string());
+                .unwrap_or_else(|| format!("no usable token on {}", ev.host));
             match token {
                 Some(iss) => (
                     iss.client_id.clone(),
