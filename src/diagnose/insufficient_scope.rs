@@ -90,7 +90,8 @@ pub fn check(ev: &AuthEvent, link: &Link) -> Vec<Draft> {
             _ => return Vec::new(),
         }
     }
-    let user = is_user_token(token, iss);
+    // Unknown token (e.g. a sanitized export): give both fixes.
+    let user = (token.is_some() || iss.is_some()).then(|| is_user_token(token, iss));
     let any = if call.needs_all_scopes {
         "all of"
     } else {
@@ -135,11 +136,32 @@ pub fn check(ev: &AuthEvent, link: &Link) -> Vec<Draft> {
         .filter(|s| is_current_user_scope(s))
         .collect();
     let audience = mgmt_audience(&ev.host, token);
-    let fix = if user && call.api == Api::Management {
-        explanation.push_str(
+    let m2m_fix = || {
+        let client = iss
+            .and_then(|i| i.client_id.clone())
+            .or_else(|| {
+                token
+                    .and_then(|t| t.jwt.as_ref())
+                    .and_then(|j| j.claim_str("azp").map(str::to_string))
+            })
+            .unwrap_or_else(|| "this client".into());
+        format!(
+            "Add {} to the client grant of {client} for `{audience}` (Dashboard > Applications > APIs > \
+             Machine to Machine Applications), request it in `scope`, and get a new token.",
+            needed
+                .iter()
+                .find(|s| !is_current_user_scope(s))
+                .map(|s| format!("`{s}`"))
+                .unwrap_or_else(|| scopes(&needed))
+        )
+    };
+    let fix = if user != Some(false) && call.api == Api::Management {
+        if user == Some(true) {
+            explanation.push_str(
             " This is a user's token: Auth0 grants user tokens for the Management API only the \
              current_user scopes (auth0-facts §1.3).",
-        );
+            );
+        }
         match cu.first() {
             Some(alt) => {
                 let mut f = format!(
@@ -173,23 +195,15 @@ pub fn check(ev: &AuthEvent, link: &Link) -> Vec<Draft> {
             ),
         }
     } else {
-        let client = iss
-            .and_then(|i| i.client_id.clone())
-            .or_else(|| {
-                token
-                    .and_then(|t| t.jwt.as_ref())
-                    .and_then(|j| j.claim_str("azp").map(str::to_string))
-            })
-            .unwrap_or_else(|| "this client".into());
+        m2m_fix()
+    };
+    let fix = if user.is_none() && call.api == Api::Management {
         format!(
-            "Add {} to the client grant of {client} for `{audience}` (Dashboard > Applications > APIs > \
-             Machine to Machine Applications), request it in `scope`, and get a new token.",
-            needed
-                .iter()
-                .find(|s| !is_current_user_scope(s))
-                .map(|s| format!("`{s}`"))
-                .unwrap_or_else(|| scopes(&needed))
+            "If this is a user's token: {fix} If it is an M2M token: {}",
+            m2m_fix()
         )
+    } else {
+        fix
     };
     vec![Draft {
         cause: format!("{} {}", call.method, call.endpoint),
@@ -307,5 +321,34 @@ mod tests {
             "insufficient-scope"
         )
         .is_empty());
+    }
+
+    #[test]
+    fn stripped_credential_403_gives_both_fixes() {
+        let mut c = mgmt_call(
+            "PATCH",
+            "/api/v2/users/{id}",
+            PATCH_USER,
+            Credential::Stripped,
+            Some(403),
+        );
+        c.error = Some(auth0_error(403, "Forbidden", "Insufficient scope, expected any of: update:users,update:users_app_metadata,update:current_user_metadata", Some("insufficient_scope")));
+        let f = run(&[ev(0, "PATCH", USER_PATH, Some(403), K::ApiCall(c))]);
+        let hit = of(&f, "insufficient-scope");
+        assert_eq!(hit.len(), 1);
+        assert!(
+            hit[0]
+                .fix
+                .starts_with("If this is a user's token: Request `update:current_user_metadata`"),
+            "{}",
+            hit[0].fix
+        );
+        assert!(
+            hit[0]
+                .fix
+                .contains("If it is an M2M token: Add `update:users`"),
+            "{}",
+            hit[0].fix
+        );
     }
 }

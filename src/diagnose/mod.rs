@@ -200,8 +200,15 @@ impl Diagnoser {
             self.dropped += 1;
             return None;
         }
-        let mut evidence = d.evidence;
-        evidence.truncate(MAX_EVIDENCE);
+        let mut evidence: Vec<Evidence> = Vec::new();
+        for e in d.evidence {
+            let dup = evidence
+                .iter()
+                .any(|x| x.input == e.input && x.index == e.index);
+            if !dup && evidence.len() < MAX_EVIDENCE {
+                evidence.push(e);
+            }
+        }
         let finding = Finding {
             rule: info.id,
             severity: info.severity,
