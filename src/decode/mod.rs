@@ -1,3 +1,5 @@
 //! Decoding helpers shared by sources and `auth`: capped body decompression, forms, JSON, JWTs.
 
+pub mod form;
+pub mod html;
 pub mod jwt;
