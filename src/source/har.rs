@@ -617,7 +617,8 @@ impl<'de: 'a, 'a> Deserialize<'de> for Str<'a> {
     }
 }
 
-/// A string, or a number written as one (exporters disagree on `connection` and `status`).
+/// A string, or a number/boolean written as one (exporters disagree on `connection`, `status`
+/// and header values).
 #[derive(Debug, Clone, PartialEq)]
 enum Scalar<'a> {
     Text(Cow<'a, str>),
@@ -646,6 +647,13 @@ impl<'de: 'a, 'a> Deserialize<'de> for Scalar<'a> {
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
                 Ok(Scalar::Number(v))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+                Ok(Scalar::Text(Cow::Borrowed(if v {
+                    "true"
+                } else {
+                    "false"
+                })))
             }
         }
         d.deserialize_any(V(std::marker::PhantomData))
@@ -710,7 +718,7 @@ struct RawHeader<'a> {
     #[serde(borrow)]
     name: Str<'a>,
     #[serde(borrow, default)]
-    value: Option<Str<'a>>,
+    value: Option<Scalar<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -733,8 +741,9 @@ struct RawRequest<'a> {
 struct RawParam<'a> {
     #[serde(borrow)]
     name: Str<'a>,
-    #[serde(borrow, default)]
-    value: Option<Str<'a>>,
+    /// Some exporters (pagexray) put a JSON object here.
+    #[serde(default)]
+    value: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -813,7 +822,11 @@ fn split_headers(raw: Option<Vec<RawHeader<'_>>>) -> (Headers, Vec<(String, Stri
     let mut headers = Headers::default();
     let mut pseudo = Vec::new();
     for h in raw.unwrap_or_default() {
-        let value = h.value.map(|v| v.0.into_owned()).unwrap_or_default();
+        let value = match h.value {
+            Some(Scalar::Text(t)) => t.into_owned(),
+            Some(other) => other.text(),
+            None => String::new(),
+        };
         if h.name.0.starts_with(':') {
             pseudo.push((h.name.0.to_ascii_lowercase(), value));
         } else {
@@ -915,7 +928,15 @@ fn form_encode(params: &[RawParam<'_>]) -> String {
     params
         .iter()
         .map(|p| {
-            let v = s(&p.value).unwrap_or("");
+            let owned;
+            let v = match &p.value {
+                Some(serde_json::Value::String(v)) => v.as_str(),
+                None | Some(serde_json::Value::Null) => "",
+                Some(other) => {
+                    owned = other.to_string();
+                    owned.as_str()
+                }
+            };
             format!(
                 "{}={}",
                 utf8_percent_encode(&p.name.0, NON_ALPHANUMERIC),
