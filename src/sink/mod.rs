@@ -1,4 +1,5 @@
 //! Sinks: terminal report, JSON report, HAR export, Prometheus. Every sink goes through `redact`.
 
+pub mod har;
 pub mod json;
 pub mod terminal;
