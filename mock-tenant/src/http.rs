@@ -82,7 +82,10 @@ impl Request {
 
     /// Host without port, from the URL (falling back to the Host header).
     pub fn host(&self) -> Option<String> {
-        if let Some(h) = self.parsed_url().and_then(|u| u.host_str().map(str::to_string)) {
+        if let Some(h) = self
+            .parsed_url()
+            .and_then(|u| u.host_str().map(str::to_string))
+        {
             return Some(h);
         }
         self.get_header("host")
@@ -113,7 +116,9 @@ impl Request {
             }
             return Vec::new();
         }
-        url::form_urlencoded::parse(&self.body).into_owned().collect()
+        url::form_urlencoded::parse(&self.body)
+            .into_owned()
+            .collect()
     }
 }
 

@@ -10,6 +10,7 @@
 pub mod clock;
 pub mod config;
 pub mod endpoints;
+pub mod har;
 pub mod http;
 pub mod keys;
 pub mod scopes;
@@ -21,3 +22,8 @@ pub use clock::Clock;
 pub use config::{AppType, Client, ClientGrant, RateLimit, ResourceServer, User};
 pub use http::{Request, Response};
 pub use tenant::Tenant;
+pub mod curl;
+pub mod fixtures;
+pub mod scenario;
+pub mod server;
+pub mod tls;

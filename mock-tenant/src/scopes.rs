@@ -70,7 +70,10 @@ pub fn lookup(method: &str, template: &str) -> Option<&'static ScopeRow> {
 /// The live 403 wording: "Insufficient scope, expected any of: a,b" — commas without spaces
 /// (auth0-facts.md §2.3, [observed] raster-foundry#2030, auth0-cli#538).
 pub fn insufficient_scope_message(row: &ScopeRow) -> String {
-    format!("Insufficient scope, expected any of: {}", row.scopes.join(","))
+    format!(
+        "Insufficient scope, expected any of: {}",
+        row.scopes.join(",")
+    )
 }
 
 #[cfg(test)]

@@ -177,10 +177,10 @@ impl Tenant {
                 ("GET", "/.well-known/openid-configuration") => {
                     crate::endpoints::oidc::discovery(self)
                 }
-                ("GET", "/.well-known/jwks.json") => {
-                    Response::json(200, &self.jwks())
-                        .with_header("cache-control", "public, max-age=15, stale-while-revalidate=15, stale-if-error=86400")
-                }
+                ("GET", "/.well-known/jwks.json") => Response::json(200, &self.jwks()).with_header(
+                    "cache-control",
+                    "public, max-age=15, stale-while-revalidate=15, stale-if-error=86400",
+                ),
                 (_, p) if p.starts_with("/api/v2/") || p == "/api/v2" => {
                     crate::endpoints::management::handle(self, req)
                 }

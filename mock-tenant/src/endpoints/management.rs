@@ -290,7 +290,10 @@ fn operate(
                     )
                 }
             };
-            let keys: Vec<&String> = body.as_object().map(|m| m.keys().collect()).unwrap_or_default();
+            let keys: Vec<&String> = body
+                .as_object()
+                .map(|m| m.keys().collect())
+                .unwrap_or_default();
             if current_user_only && keys.iter().any(|k| k.as_str() != "user_metadata") {
                 // §1.3: only user_metadata is editable with update:current_user_metadata;
                 // MGMT-OAS prose, exact per-field message UNCONFIRMED.

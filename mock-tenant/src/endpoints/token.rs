@@ -27,7 +27,11 @@ pub fn handle(t: &Tenant, req: &Request) -> Response {
         "client_credentials" => client_credentials(t, &mut st, req, &p),
         "refresh_token" => refresh_token(t, &mut st, req, &p),
         PASSWORD_REALM => password_realm(t, &mut st, req, &p),
-        "" => oauth_error(400, "invalid_request", "Missing required parameter: grant_type"),
+        "" => oauth_error(
+            400,
+            "invalid_request",
+            "Missing required parameter: grant_type",
+        ),
         other => oauth_error(
             403,
             "unauthorized_client",
@@ -40,14 +44,14 @@ pub fn handle(t: &Tenant, req: &Request) -> Response {
 }
 
 pub(crate) fn oauth_error(status: u16, error: &str, desc: &str) -> Response {
-    Response::json(
-        status,
-        &json!({"error": error, "error_description": desc}),
-    )
+    Response::json(status, &json!({"error": error, "error_description": desc}))
 }
 
 /// client_id/secret from the body or HTTP Basic.
-fn client_credentials_of(req: &Request, p: &[(String, String)]) -> (Option<String>, Option<String>) {
+fn client_credentials_of(
+    req: &Request,
+    p: &[(String, String)],
+) -> (Option<String>, Option<String>) {
     if let Some(basic) = req
         .get_header("authorization")
         .and_then(|h| h.strip_prefix("Basic "))
@@ -73,10 +77,20 @@ fn authenticate(st: &State, req: &Request, p: &[(String, String)]) -> Result<Cli
     let client = match st.client(&id) {
         Some(c) => c.clone(),
         // AUTH-OAS example wording (probably illustrative, §2.5/§7).
-        None => return Err(oauth_error(401, "invalid_client", "Client authentication failed")),
+        None => {
+            return Err(oauth_error(
+                401,
+                "invalid_client",
+                "Client authentication failed",
+            ))
+        }
     };
     if client.app_type == AppType::Confidential && client.secret != secret {
-        return Err(oauth_error(401, "invalid_client", "Client authentication failed"));
+        return Err(oauth_error(
+            401,
+            "invalid_client",
+            "Client authentication failed",
+        ));
     }
     Ok(client)
 }
@@ -182,11 +196,16 @@ fn client_credentials(
             }),
         );
     }
-    let audience = match param(p, "audience").filter(|a| !a.is_empty()) {
-        Some(a) => a.to_string(),
-        // Guess at wording (audience is required for client_credentials, §3.2).
-        None => return oauth_error(403, "access_denied", "No audience parameter was provided, and no default audience has been configured"),
-    };
+    let audience =
+        match param(p, "audience").filter(|a| !a.is_empty()) {
+            Some(a) => a.to_string(),
+            // Guess at wording (audience is required for client_credentials, §3.2).
+            None => return oauth_error(
+                403,
+                "access_denied",
+                "No audience parameter was provided, and no default audience has been configured",
+            ),
+        };
     let api = match st.api(&audience) {
         Some(a) => a.clone(),
         // §2.5 [observed]: "Service not enabled within domain: <aud>".
@@ -234,11 +253,13 @@ fn client_credentials(
         _ => grant.scopes.clone(),
     };
     let now = t.clock().now_secs();
-    let lifetime = client.access_token_lifetime.unwrap_or(if api.is_management {
-        DEFAULT_LIFETIME
-    } else {
-        api.token_lifetime
-    });
+    let lifetime = client
+        .access_token_lifetime
+        .unwrap_or(if api.is_management {
+            DEFAULT_LIFETIME
+        } else {
+            api.token_lifetime
+        });
     // §4.2 real M2M token shape: sub "<client_id>@clients", azp, scope, gty.
     let claims = json!({
         "iss": t.issuer(),
