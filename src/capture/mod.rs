@@ -7,6 +7,8 @@
 use crate::model::{Exchange, Micros, Request, Response};
 
 pub mod keylog;
+pub mod packet;
+pub mod tcp;
 
 /// Direction of bytes on a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
