@@ -6,6 +6,7 @@
 
 use crate::model::{Exchange, Micros, Request, Response};
 
+pub mod http1;
 pub mod keylog;
 pub mod packet;
 pub mod tcp;
