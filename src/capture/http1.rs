@@ -708,9 +708,9 @@ impl Http1Conn {
         h.resp_orphan = !has_req;
         if let Some(proto) = switch {
             self.stats.upgrades += 1;
+            self.switching = Some(proto);
             self.finish_message(Dir::ServerToClient, ts, out);
             self.half[1].state = Some(State::Switched);
-            self.switching = Some(proto);
             return;
         }
         if body_state == State::Idle {
