@@ -134,8 +134,6 @@ pub struct Http1Conn {
     pending: VecDeque<Pending>,
     upgrade: Option<Upgrade>,
     switching: Option<String>,
-    /// The client side was just released from `Paused`; its held bytes need parsing.
-    unpaused: bool,
     stats: Http1Stats,
 }
 
@@ -158,7 +156,6 @@ impl Http1Conn {
             pending: VecDeque::new(),
             upgrade: None,
             switching: None,
-            unpaused: false,
             stats: Http1Stats::default(),
         }
     }
@@ -194,13 +191,6 @@ impl Http1Conn {
             let used = self.process(dir, &buf, ts, out);
             let rest = buf.get(used..).unwrap_or(&[]);
             self.keep(i, rest);
-        }
-        if std::mem::take(&mut self.unpaused) && !self.half[0].buf.is_empty() {
-            // A refused upgrade: the client bytes held back are HTTP/1 after all.
-            let buf = std::mem::take(&mut self.half[0].buf);
-            let used = self.process(Dir::ClientToServer, &buf, ts, out);
-            let rest = buf.get(used..).unwrap_or(&[]);
-            self.keep(0, rest);
         }
         self.finish_switch();
     }
@@ -767,6 +757,7 @@ impl Http1Conn {
                     // Nothing to pair with; counted in `orphan_responses`.
                     return;
                 }
+                let mut unpause = false;
                 if let Some(p) = self.pending.iter_mut().find(|p| !p.resp_done) {
                     p.pair.response = Some(resp);
                     p.pair.ended = Some(ts);
@@ -778,8 +769,16 @@ impl Http1Conn {
                     {
                         // The switch was refused: the client stream is HTTP/1 again.
                         self.half[0].state = Some(State::Idle);
-                        self.unpaused = true;
+                        unpause = true;
                     }
+                }
+                if unpause && !self.half[0].buf.is_empty() {
+                    // A refused upgrade: the client bytes held back are HTTP/1 after all. Parse
+                    // them now, before later responses in this chunk look for their requests.
+                    let buf = std::mem::take(&mut self.half[0].buf);
+                    let used = self.process(Dir::ClientToServer, &buf, ts, out);
+                    let rest = buf.get(used..).unwrap_or(&[]);
+                    self.keep(0, rest);
                 }
             }
         }
