@@ -61,6 +61,23 @@ pub struct Http1Stats {
     pub pending_cap_hits: u64,
 }
 
+impl Http1Stats {
+    /// Add another connection's counters to these.
+    pub fn add(&mut self, o: &Http1Stats) {
+        self.requests += o.requests;
+        self.responses += o.responses;
+        self.interim += o.interim;
+        self.orphan_responses += o.orphan_responses;
+        self.unanswered += o.unanswered;
+        self.parse_errors += o.parse_errors;
+        self.skipped_bytes += o.skipped_bytes;
+        self.upgrades += o.upgrades;
+        self.bodies_truncated += o.bodies_truncated;
+        self.decode_errors += o.decode_errors;
+        self.pending_cap_hits += o.pending_cap_hits;
+    }
+}
+
 /// The connection switched protocols (101, or a 2xx to CONNECT): bytes after the switch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Upgrade {
