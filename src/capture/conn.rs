@@ -106,9 +106,19 @@ pub struct ConnCtx<'a> {
     pub out: &'a mut dyn FnMut(CaptureOutput),
 }
 
+/// Protocol not decided yet.
+#[derive(Default)]
+struct Sniff {
+    /// A short prefix per direction that may still become a request line or TLS hello.
+    bufs: [Vec<u8>; 2],
+    /// The direction lost bytes (a gap, or bytes that said nothing): resync before parsing.
+    gapped: [bool; 2],
+    /// Bytes looked at without a verdict.
+    seen: usize,
+}
+
 enum App {
-    /// Not decided yet: the first bytes of each direction (up to `SNIFF_BYTES`).
-    Sniff([Vec<u8>; 2], [bool; 2]),
+    Sniff(Box<Sniff>),
     Http1(Box<Http1Conn>),
     Http2(Box<dyn HttpSession>),
     /// Not parsed; why.
@@ -116,6 +126,8 @@ enum App {
 }
 
 const SNIFF_BYTES: usize = 24;
+/// Bytes without any HTTP sign after which a connection is declared non-HTTP.
+const SNIFF_LIMIT: usize = 8 << 10;
 const HELLO_BYTES: usize = 16 << 10;
 
 enum Tls {
@@ -181,23 +193,23 @@ impl Conn {
 
     /// Plaintext (after TLS, if any) bytes of `dir`.
     fn app_data(&mut self, dir: Dir, data: &[u8], ts: Micros, ctx: &mut ConnCtx<'_>) {
-        if let App::Sniff(bufs, gapped) = &mut self.app {
+        if let App::Sniff(sn) = &mut self.app {
             let i = usize::from(dir == Dir::ServerToClient);
-            if !bufs[i].is_empty() || wants_more(dir, data) {
-                bufs[i].extend_from_slice(data);
-                if wants_more(dir, &bufs[i]) {
+            if !sn.bufs[i].is_empty() || wants_more(dir, data) {
+                sn.bufs[i].extend_from_slice(data);
+                if wants_more(dir, &sn.bufs[i]) {
                     // Too few bytes to tell; they are fewer than `SNIFF_BYTES`.
                     return;
                 }
             }
-            let gapped = *gapped;
-            let mut bufs = std::mem::take(bufs);
-            let mine = std::mem::take(&mut bufs[i]);
+            let mine = std::mem::take(&mut sn.bufs[i]);
+            let other = std::mem::take(&mut sn.bufs[1 - i]);
             let first: &[u8] = if mine.is_empty() { data } else { &mine };
-            self.decide(dir, first, gapped, ctx);
-            let other = bufs[1 - i].as_slice();
+            if !self.decide(dir, first, ctx) {
+                return;
+            }
             if !other.is_empty() {
-                self.feed_app(dir.flip(), other, ts, ctx);
+                self.feed_app(dir.flip(), &other, ts, ctx);
             }
             self.feed_app(dir, first, ts, ctx);
             self.emit(ctx);
@@ -207,36 +219,44 @@ impl Conn {
         self.emit(ctx);
     }
 
-    fn decide(&mut self, dir: Dir, first: &[u8], gapped: [bool; 2], ctx: &mut ConnCtx<'_>) {
-        let h2 = first.starts_with(b"PRI * HTTP/2.0") && dir == Dir::ClientToServer;
-        if h2 {
+    /// Pick the application protocol from the first bytes of `dir`. Returns false when these
+    /// bytes say nothing (they are dropped and the direction will look for a message start);
+    /// after `SNIFF_LIMIT` such bytes the connection is declared non-HTTP.
+    fn decide(&mut self, dir: Dir, first: &[u8], ctx: &mut ConnCtx<'_>) -> bool {
+        let App::Sniff(sn) = &mut self.app else {
+            return true;
+        };
+        let i = usize::from(dir == Dir::ServerToClient);
+        if first.starts_with(b"PRI * HTTP/2.0") && dir == Dir::ClientToServer {
             self.app = self.start_http2(ctx);
-            return;
+            return true;
         }
         let http1 = match dir {
             Dir::ClientToServer => looks_like_request_line(first),
             Dir::ServerToClient => first.starts_with(b"HTTP/1."),
         };
         let contains = first.windows(7).any(|w| w == b"HTTP/1.");
-        if http1 || contains {
-            let mut c = Http1Conn::new(self.scheme, self.server.clone(), ctx.http1_caps.clone());
-            // Whichever side did not start at a message start looks for one first.
-            if !http1 || gapped[0] {
-                c.resync(Dir::ClientToServer);
+        if !http1 && !contains {
+            sn.seen += first.len();
+            sn.gapped[i] = true;
+            if sn.seen > SNIFF_LIMIT {
+                ctx.stats.non_http_connections += 1;
+                self.app = App::Opaque;
             }
-            if dir == Dir::ServerToClient && !http1 || gapped[1] {
-                c.resync(Dir::ServerToClient);
-            }
-            if dir == Dir::ServerToClient {
-                // The client side started before the capture (or was lost): resync it too.
-                c.resync(Dir::ClientToServer);
-            }
-            ctx.stats.http1_connections += 1;
-            self.app = App::Http1(Box::new(c));
-        } else {
-            ctx.stats.non_http_connections += 1;
-            self.app = App::Opaque;
+            return false;
         }
+        let mut c = Http1Conn::new(self.scheme, self.server.clone(), ctx.http1_caps.clone());
+        // A direction that did not start at a message start looks for one first. When the
+        // server speaks first, the client's request was before the capture (or lost).
+        if !http1 || sn.gapped[i] {
+            c.resync(dir);
+        }
+        if sn.gapped[1 - i] || dir == Dir::ServerToClient {
+            c.resync(dir.flip());
+        }
+        ctx.stats.http1_connections += 1;
+        self.app = App::Http1(Box::new(c));
+        true
     }
 
     fn start_http2(&mut self, ctx: &mut ConnCtx<'_>) -> App {
@@ -295,7 +315,7 @@ impl Conn {
 
     fn app_gap(&mut self, dir: Dir, len: u64, ts: Micros) {
         match &mut self.app {
-            App::Sniff(_, gapped) => gapped[usize::from(dir == Dir::ServerToClient)] = true,
+            App::Sniff(sn) => sn.gapped[usize::from(dir == Dir::ServerToClient)] = true,
             App::Http1(h) => h.gap(dir, len, ts, &mut self.pairs),
             App::Http2(h) => h.gap(dir, len, ts, &mut self.pairs),
             App::Opaque => {}
@@ -356,7 +376,7 @@ impl<'a> StreamSink<ConnCtx<'a>> for Conn {
             server: fmt_addr(meta.server),
             scheme: "http",
             tls: Tls::None,
-            app: App::Sniff([Vec::new(), Vec::new()], [false; 2]),
+            app: App::Sniff(Box::default()),
             decided_transport: false,
             first: None,
             pairs: Vec::new(),
@@ -442,20 +462,21 @@ impl<'a> StreamSink<ConnCtx<'a>> for Conn {
 
     fn close(mut self, _why: Close, ts: Micros, ctx: &mut ConnCtx<'a>) {
         // A connection that only ever sent a short prefix: decide now with what we have.
-        if let App::Sniff(bufs, gapped) = &mut self.app {
-            let gapped = *gapped;
-            let bufs = std::mem::take(bufs);
+        if let App::Sniff(sn) = &mut self.app {
+            let bufs = std::mem::take(&mut sn.bufs);
             for (i, b) in bufs.iter().enumerate() {
-                if !b.is_empty() {
-                    let dir = if i == 0 {
-                        Dir::ClientToServer
-                    } else {
-                        Dir::ServerToClient
-                    };
-                    if matches!(self.app, App::Sniff(..)) {
-                        self.decide(dir, b, gapped, ctx);
-                    }
+                let dir = if i == 0 {
+                    Dir::ClientToServer
+                } else {
+                    Dir::ServerToClient
+                };
+                if !b.is_empty() && self.decide(dir, b, ctx) {
                     self.feed_app(dir, b, ts, ctx);
+                }
+            }
+            if let App::Sniff(sn) = &self.app {
+                if sn.seen > 0 {
+                    ctx.stats.non_http_connections += 1;
                 }
             }
         }

@@ -255,12 +255,17 @@ impl Http1Conn {
             }
             State::Idle => {
                 h.resync = true;
-                h.pending_note = Some(format!(
-                    "gap of {len} bytes in the {side} stream before this message; messages may be missing"
-                ));
-                if dir == Dir::ServerToClient {
-                    if let Some(p) = self.pending.iter_mut().find(|p| !p.resp_done) {
-                        p.pair.notes.push(note);
+                let waiting = match dir {
+                    Dir::ServerToClient => self.pending.iter_mut().find(|p| !p.resp_done),
+                    Dir::ClientToServer => None,
+                };
+                match waiting {
+                    // The response to this request may be what was lost.
+                    Some(p) => p.pair.notes.push(note),
+                    None => {
+                        h.pending_note = Some(format!(
+                            "gap of {len} bytes in the {side} stream before this message; messages may be missing"
+                        ))
                     }
                 }
             }

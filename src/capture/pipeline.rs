@@ -36,6 +36,58 @@ pub struct SkipCounts {
     pub tcp_malformed: u64,
 }
 
+/// Where and why reading stopped before the end of the file (everything before was analyzed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stop {
+    /// The last record is cut: `have` bytes present, `declared` announced (when readable).
+    TruncatedRecord {
+        offset: u64,
+        have: u64,
+        declared: Option<u64>,
+    },
+    /// A record or block declares a length over the reader's cap.
+    RecordTooLarge { offset: u64, declared: u64 },
+    /// The block structure is broken.
+    Malformed { offset: u64, detail: &'static str },
+    /// The underlying reader failed.
+    ReadFailed { offset: u64 },
+}
+
+impl Stop {
+    pub fn set_offset(&mut self, at: u64) {
+        match self {
+            Stop::TruncatedRecord { offset, .. }
+            | Stop::RecordTooLarge { offset, .. }
+            | Stop::Malformed { offset, .. }
+            | Stop::ReadFailed { offset } => *offset = at,
+        }
+    }
+}
+
+impl std::fmt::Display for Stop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Stop::TruncatedRecord { offset, have, declared: Some(d) } => write!(
+                f,
+                "the last record at byte {offset} is truncated ({have} of {d} bytes present); everything before it was analyzed"
+            ),
+            Stop::TruncatedRecord { offset, have, declared: None } => write!(
+                f,
+                "the last record at byte {offset} is truncated ({have} bytes present); everything before it was analyzed"
+            ),
+            Stop::RecordTooLarge { offset, declared } => write!(
+                f,
+                "reading stopped at byte {offset}: a record declares {declared} bytes, over the {} byte cap",
+                crate::source::pcap::MAX_RECORD
+            ),
+            Stop::Malformed { offset, detail } => {
+                write!(f, "reading stopped at byte {offset}: {detail}")
+            }
+            Stop::ReadFailed { offset } => write!(f, "reading stopped at byte {offset}: the file could not be read further"),
+        }
+    }
+}
+
 /// Everything a capture run counted. `notes()` turns it into report sentences.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CaptureStats {
@@ -50,8 +102,12 @@ pub struct CaptureStats {
     /// Decryption Secrets Blocks seen, and key log lines they added.
     pub secrets_blocks: u64,
     pub secrets_lines: u64,
-    /// Sentences from the reader (truncated last record, where reading stopped).
+    /// Sentences from the reader (ignored blocks, a cut gzip stream).
     pub reader_notes: Vec<String>,
+    /// Packets that name an interface the section did not describe.
+    pub unknown_interface: u64,
+    /// Reading stopped early here.
+    pub stopped: Option<Stop>,
 }
 
 impl CaptureStats {
@@ -77,7 +133,17 @@ impl CaptureStats {
 
     /// Sentences for the report: only what is worth knowing (zero counters stay silent).
     pub fn notes(&self) -> Vec<String> {
-        let mut n = self.reader_notes.clone();
+        let mut n = Vec::new();
+        if let Some(stop) = &self.stopped {
+            n.push(stop.to_string());
+        }
+        n.extend(self.reader_notes.iter().cloned());
+        if self.unknown_interface > 0 {
+            n.push(format!(
+                "{} packets name an interface the file does not describe and were skipped",
+                self.unknown_interface
+            ));
+        }
         let s = &self.skipped;
         if self.malformed() > 0 {
             n.push(format!(
@@ -301,6 +367,14 @@ impl Pipeline {
     /// Add a reader note (the file layer calls this).
     pub fn note(&mut self, note: String) {
         self.stats.reader_notes.push(note);
+    }
+
+    pub fn stop(&mut self, stop: Stop) {
+        self.stats.stopped = Some(stop);
+    }
+
+    pub fn note_unknown_interface(&mut self, _if_id: u32) {
+        self.stats.unknown_interface += 1;
     }
 
     pub fn count_secrets(&mut self, lines: usize) {
