@@ -289,6 +289,7 @@ impl Http1Conn {
                 self.half[i].notes.push(format!(
                     "{side} stream ended {rem} bytes before the end of the body"
                 ));
+                self.half[i].body_dropped += rem.max(1);
                 self.finish_message(dir, ts, out);
             }
             State::Chunked(_) => {
@@ -296,6 +297,7 @@ impl Http1Conn {
                 self.half[i]
                     .notes
                     .push(format!("{side} stream ended inside chunked framing"));
+                self.half[i].body_dropped += 1;
                 self.finish_message(dir, ts, out);
             }
             State::Idle => {
@@ -883,6 +885,9 @@ fn make_body(
     let mut truncated = dropped > 0;
     if dropped > 0 {
         stats.bodies_truncated += 1;
+    }
+    // A gap or early end already said why; otherwise it was the size cap.
+    if dropped > 0 && notes.is_empty() {
         notes.push(format!(
             "{what} body: {dropped} bytes not captured or over the cap"
         ));
