@@ -148,7 +148,10 @@ fn capture_cut_mid_stream() {
         Some("10.0.0.1:40000 -> 10.0.0.2:8080")
     );
     // The leading body tail said nothing; the connection is still recognised as HTTP/1.
-    assert_eq!((st.conn.http1_connections, st.conn.non_http_connections), (1, 0));
+    assert_eq!(
+        (st.conn.http1_connections, st.conn.non_http_connections),
+        (1, 0)
+    );
 }
 
 #[test]
