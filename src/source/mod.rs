@@ -2,3 +2,4 @@
 
 pub mod detect;
 pub mod har;
+pub mod pcap;
