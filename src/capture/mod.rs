@@ -6,7 +6,9 @@
 
 use crate::model::{Exchange, Micros, Request, Response};
 
+pub mod http2;
 pub mod keylog;
+pub mod tls;
 
 /// Direction of bytes on a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
