@@ -6,6 +6,7 @@
 
 use crate::model::{Exchange, Micros, Request, Response};
 
+pub mod hpack;
 pub mod http2;
 pub mod keylog;
 pub mod tls;
