@@ -7,8 +7,11 @@
 use crate::model::{Exchange, Micros, Request, Response};
 
 pub mod hpack;
+pub mod http1;
 pub mod http2;
 pub mod keylog;
+pub mod packet;
+pub mod tcp;
 pub mod tls;
 
 /// Direction of bytes on a connection.
