@@ -38,6 +38,8 @@ pub struct ServerHello {
     pub encrypt_then_mac: bool,
     pub hello_retry: bool,
     pub session_id: Vec<u8>,
+    /// Compression method (1 = DEFLATE, RFC 3749; TLS ≤ 1.2 only).
+    pub compression: u8,
 }
 
 /// Where a hello stopped parsing.
@@ -179,7 +181,7 @@ pub fn parse_server_hello(body: &[u8]) -> Result<ServerHello, HelloError> {
     sh.hello_retry = sh.random == HRR_RANDOM;
     sh.session_id = c.vec8()?.to_vec();
     sh.suite = c.u16()?;
-    let _compression = c.u8()?;
+    sh.compression = c.u8()?;
     if c.done() {
         return Ok(sh);
     }

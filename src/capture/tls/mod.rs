@@ -11,6 +11,7 @@
 //! TLS 1.0/1.1 (MD5/SHA-1 PRF), RC4, 3DES, CCM and export suites are reported as unsupported.
 //! Renegotiated sessions keep the first keys (renegotiated records then fail and are counted).
 
+pub mod app;
 pub mod cipher;
 pub mod handshake;
 pub mod keys;
@@ -90,6 +91,8 @@ pub struct TlsStats {
     pub key_updates: u64,
     pub malformed_hellos: u64,
     pub desync: u64,
+    /// Records whose TLS DEFLATE compression could not be undone (direction stopped).
+    pub decompress_errors: u64,
     pub pending_dropped_bytes: u64,
     pub hello_retry: bool,
 }
@@ -119,6 +122,8 @@ struct DirState {
     ccs: bool,
     slots: Vec<KeySlot>,
     cur: usize,
+    /// TLS ≤ 1.2 DEFLATE record compression (RFC 3749): one zlib stream per direction.
+    inflate: Option<Box<flate2::Decompress>>,
     broken: bool,
     any_record: bool,
 }
@@ -519,6 +524,21 @@ impl TlsConn {
             return;
         };
         self.consecutive_failures = 0;
+        if let Some(z) = d.inflate.as_mut() {
+            match inflate_record(z, buf.get(start..).unwrap_or_default()) {
+                Some(plain) => {
+                    buf.truncate(start);
+                    buf.extend_from_slice(&plain);
+                }
+                None => {
+                    buf.truncate(start);
+                    self.stats.decompress_errors += 1;
+                    d.inflate = None;
+                    d.broken = true;
+                    return;
+                }
+            }
+        }
         d.cur = k;
         self.stats.decrypted_records += 1;
         let phase = d.slots.get(k).map(|s| s.phase);
@@ -664,6 +684,30 @@ fn setup13(suite: &Suite, ch: &ClientHello, sk: &SessionKeys, dirs: &mut [DirSta
     usable
 }
 
+/// Undo RFC 3749 DEFLATE on one record (sync-flushed zlib stream). `None` when corrupt or the
+/// output exceeds the record limit (2^14 + 1024, RFC 5246 §6.2.2).
+fn inflate_record(z: &mut flate2::Decompress, input: &[u8]) -> Option<Vec<u8>> {
+    const LIMIT: usize = 16384 + 1024;
+    let mut out = Vec::with_capacity(LIMIT);
+    let mut pos = 0usize;
+    loop {
+        let before_in = z.total_in();
+        let status = z
+            .decompress_vec(input.get(pos..)?, &mut out, flate2::FlushDecompress::Sync)
+            .ok()?;
+        pos += (z.total_in() - before_in) as usize;
+        if pos >= input.len() || status == flate2::Status::StreamEnd {
+            return Some(out);
+        }
+        if out.len() >= LIMIT {
+            return None;
+        }
+        if z.total_in() == before_in {
+            return None; // no progress
+        }
+    }
+}
+
 fn setup12(
     suite: &Suite,
     ch: &ClientHello,
@@ -677,6 +721,10 @@ fn setup12(
     let kb = keys::key_block12(suite, ms.bytes(), &ch.random, &sh.random);
     // Encrypt-then-MAC applies only to CBC suites and only when both hellos carry it.
     let etm = ch.encrypt_then_mac && sh.encrypt_then_mac;
+    if sh.compression == 1 {
+        dirs[0].inflate = Some(Box::new(flate2::Decompress::new(true)));
+        dirs[1].inflate = Some(Box::new(flate2::Decompress::new(true)));
+    }
     let c = RecordCipher::tls12(
         suite,
         sh.version,
