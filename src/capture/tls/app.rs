@@ -45,7 +45,13 @@ pub struct TlsApp {
     server: String,
     /// Plaintext bytes that were not HTTP.
     pub other_bytes: u64,
+    /// Plaintext held per direction while the protocol is undecided (capped at `PROBE_CAP`).
+    probe: [Vec<u8>; 2],
 }
+
+/// Plaintext held while deciding between HTTP/1 and HTTP/2 without ALPN (a TLS 1.0 client may
+/// split "GET ..." into a 1-byte record and the rest).
+const PROBE_CAP: usize = 64 * 1024;
 
 impl TlsApp {
     pub fn new(server: String) -> Self {
@@ -54,6 +60,7 @@ impl TlsApp {
             app: App::Undecided,
             server,
             other_bytes: 0,
+            probe: [Vec::new(), Vec::new()],
         }
     }
 
@@ -126,8 +133,48 @@ impl TlsApp {
 
     fn plaintext(&mut self, dir: Dir, data: &[u8], ts: Micros, out: &mut Vec<TlsAppOutput>) {
         if let App::Undecided = self.app {
-            self.decide(dir, data);
+            let i = usize::from(dir == Dir::ServerToClient);
+            if self.probe[i].len() + data.len() > PROBE_CAP {
+                self.app = App::Other;
+            } else {
+                self.probe[i].extend_from_slice(data);
+                let client = std::mem::take(&mut self.probe[0]);
+                let decided = self.tls.facts().alpn.is_some()
+                    || client.len() >= 24
+                    || H2Conn::starts_with_preface(&client) && client.len() >= 24
+                    || looks_like_http1_request(&client)
+                    || client
+                        .iter()
+                        .any(|b| !(b.is_ascii_uppercase() || *b == b'-'));
+                if !decided {
+                    self.probe[0] = client;
+                    return;
+                }
+                let from = if client.is_empty() {
+                    Dir::ServerToClient
+                } else {
+                    Dir::ClientToServer
+                };
+                let first = if client.is_empty() {
+                    self.probe[1].clone()
+                } else {
+                    client.clone()
+                };
+                self.decide(from, &first);
+                let server = std::mem::take(&mut self.probe[1]);
+                if !client.is_empty() {
+                    self.feed(Dir::ClientToServer, &client, ts, out);
+                }
+                if !server.is_empty() {
+                    self.feed(Dir::ServerToClient, &server, ts, out);
+                }
+                return;
+            }
         }
+        self.feed(dir, data, ts, out);
+    }
+
+    fn feed(&mut self, dir: Dir, data: &[u8], ts: Micros, out: &mut Vec<TlsAppOutput>) {
         let mut pairs = Vec::new();
         match &mut self.app {
             App::H1(h) => h.push(dir, data, ts, &mut pairs),
@@ -160,6 +207,20 @@ impl TlsApp {
     pub fn close(&mut self, ts: Micros, keys: &KeyLog, out: &mut Vec<TlsAppOutput>) {
         let outs = self.tls.finish(keys);
         self.handle(outs, ts, out);
+        if let App::Undecided = self.app {
+            let client = std::mem::take(&mut self.probe[0]);
+            let server = std::mem::take(&mut self.probe[1]);
+            if !client.is_empty() || !server.is_empty() {
+                let (from, first) = if client.is_empty() {
+                    (Dir::ServerToClient, &server)
+                } else {
+                    (Dir::ClientToServer, &client)
+                };
+                self.decide(from, &first.clone());
+                self.feed(Dir::ClientToServer, &client, ts, out);
+                self.feed(Dir::ServerToClient, &server, ts, out);
+            }
+        }
         let mut pairs = Vec::new();
         match &mut self.app {
             App::H1(h) => h.close(ts, &mut pairs),

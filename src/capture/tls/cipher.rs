@@ -7,9 +7,13 @@
 //! Limits: the CBC MAC check is not constant-time; this is a passive offline decoder, not a
 //! TLS endpoint, so padding-oracle timing does not apply.
 
+use super::keys::{hmac_md5, Mac};
 use super::keys::{Bulk, Suite};
 use aes::{Aes128, Aes256};
-use cbc::cipher::{block_padding::NoPadding, BlockDecryptMut, KeyIvInit};
+use camellia::{Camellia128, Camellia256};
+use cbc::cipher::{block_padding::NoPadding, BlockDecryptMut, KeyInit, KeyIvInit, StreamCipher};
+use des::{Des, TdesEde3};
+use rc4::{consts::U16, Rc4};
 use ring::aead;
 use ring::hmac;
 use std::fmt;
@@ -48,12 +52,17 @@ enum Kind {
         iv: [u8; 12],
     },
     Cbc {
+        alg: Bulk,
         key: Vec<u8>,
-        mac: hmac::Key,
-        mac_len: usize,
+        mac: MacKey,
         etm: bool,
         /// TLS 1.0: IV carried over from the previous record; TLS ≥ 1.1: `None` (explicit IV).
-        chained_iv: Option<[u8; 16]>,
+        chained_iv: Option<Vec<u8>>,
+    },
+    /// RC4 (state carried across records) or NULL encryption, MAC-then-encrypt.
+    Stream {
+        rc4: Option<Box<Rc4<U16>>>,
+        mac: MacKey,
     },
 }
 
@@ -70,6 +79,7 @@ impl fmt::Debug for RecordCipher {
             Kind::Gcm12 { .. } => "gcm12",
             Kind::Chacha12 { .. } => "chacha12",
             Kind::Cbc { .. } => "cbc",
+            Kind::Stream { .. } => "stream",
         };
         write!(f, "RecordCipher({k}, seq {})", self.seq)
     }
@@ -80,7 +90,7 @@ fn aead_key(bulk: Bulk, key: &[u8]) -> Result<aead::LessSafeKey, RecordError> {
         Bulk::Aes128Gcm => &aead::AES_128_GCM,
         Bulk::Aes256Gcm => &aead::AES_256_GCM,
         Bulk::ChaCha20Poly1305 => &aead::CHACHA20_POLY1305,
-        Bulk::Aes128Cbc | Bulk::Aes256Cbc => return Err(RecordError::BadKey),
+        _ => return Err(RecordError::BadKey),
     };
     aead::UnboundKey::new(alg, key)
         .map(aead::LessSafeKey::new)
@@ -125,20 +135,32 @@ impl RecordCipher {
                 key: aead_key(suite.bulk, key)?,
                 iv: iv.try_into().map_err(|_| RecordError::BadKey)?,
             },
-            Bulk::Aes128Cbc | Bulk::Aes256Cbc => {
-                let alg = suite.mac.hmac().ok_or(RecordError::BadKey)?;
-                if key.len() != suite.bulk.key_len() {
+            Bulk::Rc4_128 | Bulk::Null => Kind::Stream {
+                rc4: if suite.bulk == Bulk::Rc4_128 {
+                    Some(Box::new(
+                        Rc4::<U16>::new_from_slice(key).map_err(|_| RecordError::BadKey)?,
+                    ))
+                } else {
+                    None
+                },
+                mac: MacKey::new(suite.mac, mac_key)?,
+            },
+            alg => {
+                if key.len() != alg.key_len() {
                     return Err(RecordError::BadKey);
                 }
                 let chained_iv = if version <= 0x0301 {
-                    Some(iv.try_into().map_err(|_| RecordError::BadKey)?)
+                    if iv.len() != alg.block_len() {
+                        return Err(RecordError::BadKey);
+                    }
+                    Some(iv.to_vec())
                 } else {
                     None
                 };
                 Kind::Cbc {
+                    alg,
                     key: key.to_vec(),
-                    mac: hmac::Key::new(alg, mac_key),
-                    mac_len: suite.mac.len(),
+                    mac: MacKey::new(suite.mac, mac_key)?,
                     etm,
                     chained_iv,
                 }
@@ -248,57 +270,69 @@ impl RecordCipher {
                 out.truncate(start + n);
                 Ok(header[0])
             }
+            Kind::Stream { rc4, mac } => {
+                let mac_len = mac.len();
+                if body.len() < mac_len {
+                    return Err(RecordError::TooShort { len: body.len() });
+                }
+                out.extend_from_slice(body);
+                if let Some(rc4) = rc4.as_mut() {
+                    if let Some(buf) = out.get_mut(start..) {
+                        rc4.apply_keystream(buf);
+                    }
+                }
+                let content_len = body.len() - mac_len;
+                let ok = {
+                    let (content, got) = out
+                        .get(start..)
+                        .map(|s| s.split_at(content_len))
+                        .ok_or(RecordError::BadMac)?;
+                    mac.compute(seq, header, content) == got
+                };
+                if !ok {
+                    return Err(RecordError::BadMac);
+                }
+                out.truncate(start + content_len);
+                Ok(header[0])
+            }
             Kind::Cbc {
+                alg,
                 key,
                 mac,
-                mac_len,
                 etm,
                 chained_iv,
             } => {
-                let mac_len = *mac_len;
+                let mac_len = mac.len();
+                let bl = alg.block_len();
                 let (ct, tag) = if *etm {
                     if body.len() < mac_len {
                         return Err(RecordError::TooShort { len: body.len() });
                     }
                     let (ct, tag) = body.split_at(body.len() - mac_len);
-                    let mut ctx = hmac::Context::with_key(mac);
-                    ctx.update(&aad12(seq, header, ct.len()));
-                    ctx.update(ct);
-                    if ctx.sign().as_ref() != tag {
+                    if mac.compute(seq, header, ct) != tag {
                         return Err(RecordError::BadMac);
                     }
                     (ct, Some(tag))
                 } else {
                     (body, None)
                 };
-                let (iv, ct): ([u8; 16], &[u8]) = match chained_iv {
-                    Some(iv) => (*iv, ct),
+                let (iv, ct): (Vec<u8>, &[u8]) = match chained_iv {
+                    Some(iv) => (iv.clone(), ct),
                     None => {
-                        if ct.len() < 16 {
+                        if ct.len() < bl {
                             return Err(RecordError::TooShort { len: ct.len() });
                         }
-                        let (iv, rest) = ct.split_at(16);
-                        (iv.try_into().map_err(|_| RecordError::BadKey)?, rest)
+                        let (iv, rest) = ct.split_at(bl);
+                        (iv.to_vec(), rest)
                     }
                 };
-                if ct.is_empty() || ct.len() % 16 != 0 {
+                if ct.is_empty() || ct.len() % bl != 0 {
                     return Err(RecordError::TooShort { len: ct.len() });
                 }
-                let next_iv: Option<[u8; 16]> =
-                    ct.get(ct.len() - 16..).and_then(|b| b.try_into().ok());
+                let next_iv = ct.get(ct.len() - bl..).map(|b| b.to_vec());
                 out.extend_from_slice(ct);
                 let buf = out.get_mut(start..).ok_or(RecordError::BadKey)?;
-                let ok = match key.len() {
-                    16 => cbc::Decryptor::<Aes128>::new_from_slices(key, &iv)
-                        .map_err(|_| RecordError::BadKey)?
-                        .decrypt_padded_mut::<NoPadding>(buf)
-                        .is_ok(),
-                    _ => cbc::Decryptor::<Aes256>::new_from_slices(key, &iv)
-                        .map_err(|_| RecordError::BadKey)?
-                        .decrypt_padded_mut::<NoPadding>(buf)
-                        .is_ok(),
-                };
-                if !ok {
+                if !cbc_decrypt(*alg, key, &iv, buf) {
                     return Err(RecordError::BadPadding);
                 }
                 let pad = *out.last().ok_or(RecordError::BadPadding)? as usize;
@@ -317,14 +351,14 @@ impl RecordCipher {
                 out.truncate(out.len() - pad - 1);
                 if tag.is_none() {
                     let content_len = out.len() - start - mac_len;
-                    let (content, got) = out
-                        .get(start..)
-                        .map(|s| s.split_at(content_len))
-                        .ok_or(RecordError::BadMac)?;
-                    let mut ctx = hmac::Context::with_key(mac);
-                    ctx.update(&aad12(seq, header, content_len));
-                    ctx.update(content);
-                    if ctx.sign().as_ref() != got {
+                    let ok = {
+                        let (content, got) = out
+                            .get(start..)
+                            .map(|s| s.split_at(content_len))
+                            .ok_or(RecordError::BadMac)?;
+                        mac.compute(seq, header, content) == got
+                    };
+                    if !ok {
                         return Err(RecordError::BadMac);
                     }
                     out.truncate(start + content_len);
@@ -334,6 +368,62 @@ impl RecordCipher {
                 }
                 Ok(header[0])
             }
+        }
+    }
+}
+
+fn cbc_decrypt(alg: Bulk, key: &[u8], iv: &[u8], buf: &mut [u8]) -> bool {
+    fn run<C>(key: &[u8], iv: &[u8], buf: &mut [u8]) -> bool
+    where
+        cbc::Decryptor<C>: KeyIvInit + BlockDecryptMut,
+        C: cbc::cipher::BlockDecryptMut + cbc::cipher::BlockCipher,
+    {
+        match cbc::Decryptor::<C>::new_from_slices(key, iv) {
+            Ok(d) => d.decrypt_padded_mut::<NoPadding>(buf).is_ok(),
+            Err(_) => false,
+        }
+    }
+    match alg {
+        Bulk::Aes128Cbc => run::<Aes128>(key, iv, buf),
+        Bulk::Aes256Cbc => run::<Aes256>(key, iv, buf),
+        Bulk::Camellia128Cbc => run::<Camellia128>(key, iv, buf),
+        Bulk::Camellia256Cbc => run::<Camellia256>(key, iv, buf),
+        Bulk::TripleDesCbc => run::<TdesEde3>(key, iv, buf),
+        Bulk::DesCbc => run::<Des>(key, iv, buf),
+        _ => false,
+    }
+}
+
+/// Record MAC key: HMAC-SHA1/256/384 from `ring`, HMAC-MD5 from `md-5`.
+enum MacKey {
+    Ring(hmac::Key, usize),
+    Md5(Vec<u8>),
+}
+
+impl MacKey {
+    fn new(mac: Mac, key: &[u8]) -> Result<Self, RecordError> {
+        match (mac, mac.hmac()) {
+            (Mac::Md5, _) => Ok(MacKey::Md5(key.to_vec())),
+            (_, Some(alg)) => Ok(MacKey::Ring(hmac::Key::new(alg, key), mac.len())),
+            _ => Err(RecordError::BadKey),
+        }
+    }
+    fn len(&self) -> usize {
+        match self {
+            MacKey::Ring(_, n) => *n,
+            MacKey::Md5(_) => 16,
+        }
+    }
+    fn compute(&self, seq: u64, header: [u8; 5], content: &[u8]) -> Vec<u8> {
+        let hdr = aad12(seq, header, content.len());
+        match self {
+            MacKey::Ring(k, _) => {
+                let mut ctx = hmac::Context::with_key(k);
+                ctx.update(&hdr);
+                ctx.update(content);
+                ctx.sign().as_ref().to_vec()
+            }
+            MacKey::Md5(k) => hmac_md5(k, &[&hdr, content]).to_vec(),
         }
     }
 }

@@ -3,8 +3,9 @@
 //! cipher suite table.
 //!
 //! Owns: turning logged secrets into record keys. Must not: log or format secrets.
-//! Limits: the TLS 1.0/1.1 MD5+SHA1 PRF is not implemented (no MD5 in `ring`), so only TLS 1.2
-//! and 1.3 keys are derived; 3DES/RC4/CCM/export suites are reported as unsupported.
+//! Limits: SSL 3.0, export (40/56-bit), IDEA, SEED, ARIA, CCM and GOST suites are reported as
+//! unsupported. TLS 1.0/1.1 use the MD5+SHA-1 PRF (RFC 2246 §5); MD5 comes from RustCrypto
+//! `md-5` because `ring` has none.
 
 use ring::hmac;
 
@@ -38,14 +39,38 @@ pub enum Bulk {
     ChaCha20Poly1305,
     Aes128Cbc,
     Aes256Cbc,
+    Camellia128Cbc,
+    Camellia256Cbc,
+    TripleDesCbc,
+    DesCbc,
+    Rc4_128,
+    /// NULL encryption (MAC only).
+    Null,
 }
 
 impl Bulk {
     pub fn key_len(self) -> usize {
         match self {
-            Bulk::Aes128Gcm | Bulk::Aes128Cbc => 16,
-            Bulk::Aes256Gcm | Bulk::ChaCha20Poly1305 | Bulk::Aes256Cbc => 32,
+            Bulk::Aes128Gcm | Bulk::Aes128Cbc | Bulk::Camellia128Cbc | Bulk::Rc4_128 => 16,
+            Bulk::Aes256Gcm | Bulk::ChaCha20Poly1305 | Bulk::Aes256Cbc | Bulk::Camellia256Cbc => 32,
+            Bulk::TripleDesCbc => 24,
+            Bulk::DesCbc => 8,
+            Bulk::Null => 0,
         }
+    }
+    /// Block size of CBC ciphers (0 for AEAD and stream ciphers).
+    pub fn block_len(self) -> usize {
+        match self {
+            Bulk::Aes128Cbc | Bulk::Aes256Cbc | Bulk::Camellia128Cbc | Bulk::Camellia256Cbc => 16,
+            Bulk::TripleDesCbc | Bulk::DesCbc => 8,
+            _ => 0,
+        }
+    }
+    pub fn is_aead(self) -> bool {
+        matches!(
+            self,
+            Bulk::Aes128Gcm | Bulk::Aes256Gcm | Bulk::ChaCha20Poly1305
+        )
     }
 }
 
@@ -54,6 +79,7 @@ impl Bulk {
 pub enum Mac {
     /// AEAD suites carry no separate MAC.
     None,
+    Md5,
     Sha1,
     Sha256,
     Sha384,
@@ -63,6 +89,7 @@ impl Mac {
     pub fn len(self) -> usize {
         match self {
             Mac::None => 0,
+            Mac::Md5 => 16,
             Mac::Sha1 => 20,
             Mac::Sha256 => 32,
             Mac::Sha384 => 48,
@@ -70,7 +97,7 @@ impl Mac {
     }
     pub fn hmac(self) -> Option<hmac::Algorithm> {
         match self {
-            Mac::None => None,
+            Mac::None | Mac::Md5 => None,
             Mac::Sha1 => Some(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY),
             Mac::Sha256 => Some(hmac::HMAC_SHA256),
             Mac::Sha384 => Some(hmac::HMAC_SHA384),
@@ -122,6 +149,28 @@ pub fn suite(id: u16) -> Option<Suite> {
         0x00AF | 0x00B3 | 0x00B7 | 0xC024 | 0xC026 | 0xC028 | 0xC02A | 0xC038 => {
             (Aes256Cbc, Mac::Sha384, Sha384, false)
         }
+        // Camellia-CBC (RFC 5932)
+        0x0041..=0x0046 => (Camellia128Cbc, Mac::Sha1, Sha256, false),
+        0x0084..=0x0089 => (Camellia256Cbc, Mac::Sha1, Sha256, false),
+        0x00BA..=0x00BF => (Camellia128Cbc, Mac::Sha256, Sha256, false),
+        0x00C0..=0x00C5 => (Camellia256Cbc, Mac::Sha256, Sha256, false),
+        // 3DES-EDE-CBC and DES-CBC with HMAC-SHA1
+        0x000A | 0x000D | 0x0010 | 0x0013 | 0x0016 | 0x001B | 0x008B | 0x008F | 0x0093 | 0xC003
+        | 0xC008 | 0xC00D | 0xC012 | 0xC017 | 0xC01A | 0xC01B | 0xC01C | 0xC034 => {
+            (TripleDesCbc, Mac::Sha1, Sha256, false)
+        }
+        0x0009 | 0x000C | 0x000F | 0x0012 | 0x0015 | 0x001A => (DesCbc, Mac::Sha1, Sha256, false),
+        // RC4-128
+        0x0004 | 0x0018 => (Rc4_128, Mac::Md5, Sha256, false),
+        0x0005 | 0x008A | 0x008E | 0x0092 | 0xC002 | 0xC007 | 0xC00C | 0xC011 | 0xC016 | 0xC033 => {
+            (Rc4_128, Mac::Sha1, Sha256, false)
+        }
+        // NULL encryption
+        0x0001 => (Null, Mac::Md5, Sha256, false),
+        0x0002 | 0x002C | 0x002D | 0x002E | 0xC001 | 0xC006 | 0xC00B | 0xC010 | 0xC015 | 0xC039 => {
+            (Null, Mac::Sha1, Sha256, false)
+        }
+        0x003B | 0x00B0 | 0x00B4 | 0x00B8 | 0xC03A => (Null, Mac::Sha256, Sha256, false),
         _ => return None,
     };
     Some(Suite {
@@ -204,6 +253,61 @@ pub fn prf12(hash: HashAlg, secret: &[u8], label: &[u8], seed: &[u8], len: usize
     out
 }
 
+/// HMAC-MD5 (RFC 2104) built on RustCrypto `md-5`.
+pub fn hmac_md5(key: &[u8], parts: &[&[u8]]) -> [u8; 16] {
+    use md5::{Digest, Md5};
+    let mut k = [0u8; 64];
+    if key.len() > 64 {
+        k[..16].copy_from_slice(&Md5::digest(key));
+    } else {
+        k[..key.len()].copy_from_slice(key);
+    }
+    let mut inner = Md5::new();
+    inner.update(k.map(|b| b ^ 0x36));
+    for p in parts {
+        inner.update(p);
+    }
+    let ih = inner.finalize();
+    let mut outer = Md5::new();
+    outer.update(k.map(|b| b ^ 0x5c));
+    outer.update(ih);
+    outer.finalize().into()
+}
+
+/// TLS 1.0/1.1 PRF (RFC 2246 §5): P_MD5(S1, label+seed) XOR P_SHA1(S2, label+seed).
+pub fn prf10(secret: &[u8], label: &[u8], seed: &[u8], len: usize) -> Vec<u8> {
+    let half = secret.len().div_ceil(2);
+    let s1 = secret.get(..half).unwrap_or_default();
+    let s2 = secret.get(secret.len() - half..).unwrap_or_default();
+    let mut full_seed = Vec::with_capacity(label.len() + seed.len());
+    full_seed.extend_from_slice(label);
+    full_seed.extend_from_slice(seed);
+    // P_MD5
+    let mut md5_out = Vec::with_capacity(len + 16);
+    let mut a = hmac_md5(s1, &[&full_seed]).to_vec();
+    while md5_out.len() < len {
+        md5_out.extend_from_slice(&hmac_md5(s1, &[&a, &full_seed]));
+        a = hmac_md5(s1, &[&a]).to_vec();
+    }
+    // P_SHA1
+    let key = hmac::Key::new(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, s2);
+    let mut sha_out = Vec::with_capacity(len + 20);
+    let mut a = hmac::sign(&key, &full_seed).as_ref().to_vec();
+    while sha_out.len() < len {
+        let mut ctx = hmac::Context::with_key(&key);
+        ctx.update(&a);
+        ctx.update(&full_seed);
+        sha_out.extend_from_slice(ctx.sign().as_ref());
+        a = hmac::sign(&key, &a).as_ref().to_vec();
+    }
+    md5_out
+        .iter()
+        .zip(sha_out.iter())
+        .take(len)
+        .map(|(x, y)| x ^ y)
+        .collect()
+}
+
 /// TLS 1.2 key block split into per-direction material.
 pub struct KeyBlock12 {
     pub client_mac: Vec<u8>,
@@ -219,6 +323,7 @@ pub struct KeyBlock12 {
 /// secret, so EMS needs no handling here.
 pub fn key_block12(
     suite: &Suite,
+    version: u16,
     master: &[u8],
     client_random: &[u8; 32],
     server_random: &[u8; 32],
@@ -228,13 +333,17 @@ pub fn key_block12(
     let iv_len = match suite.bulk {
         Bulk::Aes128Gcm | Bulk::Aes256Gcm => 4,
         Bulk::ChaCha20Poly1305 => 12,
-        Bulk::Aes128Cbc | Bulk::Aes256Cbc => 16,
+        b => b.block_len(),
     };
     let mut seed = [0u8; 64];
     seed[..32].copy_from_slice(server_random);
     seed[32..].copy_from_slice(client_random);
     let total = 2 * (mac_len + key_len + iv_len);
-    let kb = prf12(suite.hash, master, b"key expansion", &seed, total);
+    let kb = if version >= 0x0303 {
+        prf12(suite.hash, master, b"key expansion", &seed, total)
+    } else {
+        prf10(master, b"key expansion", &seed, total)
+    };
     let mut pos = 0;
     let mut take = |n: usize| {
         let v = kb.get(pos..pos + n).map(|s| s.to_vec()).unwrap_or_default();
@@ -293,10 +402,37 @@ mod tests {
         assert_eq!(out.len(), 100);
     }
 
+    /// RFC 2202 test case 2 for HMAC-MD5.
+    #[test]
+    fn hmac_md5_rfc2202() {
+        assert_eq!(
+            hmac_md5(b"Jefe", &[b"what do ya want ", b"for nothing?"]).to_vec(),
+            h("750c783e6ab0b503eaa86e310a5db738")
+        );
+    }
+
+    #[test]
+    fn prf10_is_md5_xor_sha1() {
+        // Structural check: with an empty-ish secret both halves are equal; output length holds
+        // and differs from the TLS 1.2 PRF.
+        let out = prf10(&[7u8; 48], b"key expansion", &[1u8; 64], 104);
+        assert_eq!(out.len(), 104);
+        assert_ne!(
+            out,
+            prf12(
+                HashAlg::Sha256,
+                &[7u8; 48],
+                b"key expansion",
+                &[1u8; 64],
+                104
+            )
+        );
+    }
+
     #[test]
     fn unknown_suites_are_none() {
-        assert!(suite(0x0005).is_none()); // RC4-SHA
-        assert!(suite(0x000A).is_none()); // 3DES
+        assert!(suite(0x0003).is_none()); // RC4-40 export
+        assert!(suite(0x0096).is_none()); // SEED
         assert_eq!(suite(0xC030).map(|s| s.hash), Some(HashAlg::Sha384));
     }
 }

@@ -8,7 +8,7 @@
 //! Limits: at most `PENDING_CAP` bytes of encrypted records are held while waiting for keys
 //! (keys from a later DSB or a key log added later); beyond that the session is reported as
 //! undecryptable. Records that break the framing stop that direction (counted as `desync`).
-//! TLS 1.0/1.1 (MD5/SHA-1 PRF), RC4, 3DES, CCM and export suites are reported as unsupported.
+//! SSL 3.0 and export/IDEA/SEED/CCM suites are reported as unsupported.
 //! Renegotiated sessions keep the first keys (renegotiated records then fail and are counted).
 
 pub mod app;
@@ -425,6 +425,8 @@ impl TlsConn {
         let version_ok = match version {
             0x0304 => suite.tls13,
             0x0303 => !suite.tls13,
+            // TLS 1.0/1.1: no AEAD suites.
+            0x0301 | 0x0302 => !suite.tls13 && !suite.bulk.is_aead(),
             _ => false,
         };
         if !version_ok {
@@ -718,7 +720,7 @@ fn setup12(
     let Some(ms) = &sk.master_secret else {
         return false;
     };
-    let kb = keys::key_block12(suite, ms.bytes(), &ch.random, &sh.random);
+    let kb = keys::key_block12(suite, sh.version, ms.bytes(), &ch.random, &sh.random);
     // Encrypt-then-MAC applies only to CBC suites and only when both hellos carry it.
     let etm = ch.encrypt_then_mac && sh.encrypt_then_mac;
     if sh.compression == 1 {
