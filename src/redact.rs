@@ -97,7 +97,7 @@ impl Redactor {
 
     /// Register every secret an event carries (tokens, codes, refresh tokens).
     pub fn register_event(&mut self, ev: &AuthEvent) {
-        let mut add_set = |r: &mut Self, set: &TokenSet| {
+        let add_set = |r: &mut Self, set: &TokenSet| {
             for t in set.tokens() {
                 r.register(&t.raw);
             }
