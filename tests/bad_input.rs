@@ -42,16 +42,24 @@ fn every_err_fixture_exits_2_with_one_clear_line() {
         if code == Some(2) {
             let lines: Vec<&str> = stderr.lines().collect();
             assert_eq!(lines.len(), 1, "{f}: one line expected, got {stderr}");
-            assert!(lines[0].contains(&f), "{f}: the line names the file: {stderr}");
             assert!(
-                lines[0].contains("byte") || lines[0].contains("line") || lines[0].contains("offset"),
+                lines[0].contains(&f),
+                "{f}: the line names the file: {stderr}"
+            );
+            assert!(
+                lines[0].contains("byte")
+                    || lines[0].contains("line")
+                    || lines[0].contains("offset"),
                 "{f}: the line gives a position: {stderr}"
             );
         } else {
             // Recoverable damage (e.g. a truncated last record): analyzed, and the report says so.
             let stdout = String::from_utf8_lossy(&out.stdout);
             assert!(matches!(code, Some(0) | Some(1)), "{f}: exit {code:?}");
-            assert!(stdout.contains("note:"), "{f}: the damage is reported: {stdout}");
+            assert!(
+                stdout.contains("note:"),
+                "{f}: the damage is reported: {stdout}"
+            );
         }
     }
 }
@@ -78,7 +86,10 @@ fn a_good_input_is_still_analyzed_next_to_a_broken_one() {
     let report: serde_json::Value =
         serde_json::from_slice(&out.stdout).expect("report still written");
     assert!(report["inputs"][1]["exchanges"].as_u64().unwrap_or(0) > 0);
-    assert!(!report["findings"].as_array().map(|a| a.is_empty()).unwrap_or(true));
+    assert!(!report["findings"]
+        .as_array()
+        .map(|a| a.is_empty())
+        .unwrap_or(true));
 }
 
 #[test]

@@ -27,8 +27,9 @@ fn authtap(args: &[&str]) -> Output {
 fn json_report(fixture: &str) -> (JsonReport, Output) {
     let out = authtap(&["analyze", "--format", "json", "--fail-on", "never", fixture]);
     let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let report: JsonReport = serde_json::from_str(&text)
-        .unwrap_or_else(|e| panic!("JSON report of {fixture} does not match the contract: {e}\n{text}"));
+    let report: JsonReport = serde_json::from_str(&text).unwrap_or_else(|e| {
+        panic!("JSON report of {fixture} does not match the contract: {e}\n{text}")
+    });
     (report, out)
 }
 
@@ -55,7 +56,12 @@ const EXPECTED: &[(&str, &[&str])] = &[
     ),
     (
         "fixtures/m2m.har",
-        &["insufficient-scope", "rate-limited", "token-endpoint-error", "token-expired"],
+        &[
+            "insufficient-scope",
+            "rate-limited",
+            "token-endpoint-error",
+            "token-expired",
+        ],
     ),
     ("fixtures/healthy-spa.har", &[]),
 ];
@@ -64,9 +70,16 @@ const EXPECTED: &[(&str, &[&str])] = &[
 fn fixtures_yield_the_expected_rules() {
     for (fixture, expected) in EXPECTED {
         let (report, out) = json_report(fixture);
-        assert_eq!(out.status.code(), Some(0), "{fixture}: --fail-on never exits 0");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{fixture}: --fail-on never exits 0"
+        );
         assert_eq!(rules(&report), set(expected), "{fixture}");
-        assert!(report.inputs[0].exchanges > 0, "{fixture}: exchanges counted");
+        assert!(
+            report.inputs[0].exchanges > 0,
+            "{fixture}: exchanges counted"
+        );
     }
 }
 
@@ -85,7 +98,12 @@ fn healthy_flow_has_no_error_or_warning() {
     let (report, out) = json_report("fixtures/healthy-spa.har");
     assert!(report.findings.iter().all(|f| f.severity == "info"));
     assert_eq!(out.status.code(), Some(0));
-    let strict = authtap(&["analyze", "--fail-on", "warning", "fixtures/healthy-spa.har"]);
+    let strict = authtap(&[
+        "analyze",
+        "--fail-on",
+        "warning",
+        "fixtures/healthy-spa.har",
+    ]);
     assert_eq!(strict.status.code(), Some(0));
 }
 
@@ -93,8 +111,16 @@ fn healthy_flow_has_no_error_or_warning() {
 fn exit_code_follows_fail_on() {
     let f = "fixtures/forum-thread.har";
     assert_eq!(authtap(&["analyze", f]).status.code(), Some(1));
-    assert_eq!(authtap(&["analyze", "--fail-on", "warning", f]).status.code(), Some(1));
-    assert_eq!(authtap(&["analyze", "--fail-on", "never", f]).status.code(), Some(0));
+    assert_eq!(
+        authtap(&["analyze", "--fail-on", "warning", f])
+            .status
+            .code(),
+        Some(1)
+    );
+    assert_eq!(
+        authtap(&["analyze", "--fail-on", "never", f]).status.code(),
+        Some(0)
+    );
 }
 
 #[test]
@@ -109,9 +135,15 @@ fn golden_reports() {
             .unwrap_or("fixture")
             .replace('.', "_");
         let text = authtap(&["analyze", "--fail-on", "never", fixture]);
-        insta::assert_snapshot!(format!("{name}_text"), String::from_utf8_lossy(&text.stdout));
+        insta::assert_snapshot!(
+            format!("{name}_text"),
+            String::from_utf8_lossy(&text.stdout)
+        );
         let json = authtap(&["analyze", "--format", "json", "--fail-on", "never", fixture]);
-        insta::assert_snapshot!(format!("{name}_json"), String::from_utf8_lossy(&json.stdout));
+        insta::assert_snapshot!(
+            format!("{name}_json"),
+            String::from_utf8_lossy(&json.stdout)
+        );
     }
 }
 
@@ -126,7 +158,10 @@ fn har_secrets(path: &Path) -> Vec<String> {
             out.push(s.to_string());
         }
     };
-    let entries = har["log"]["entries"].as_array().cloned().unwrap_or_default();
+    let entries = har["log"]["entries"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     for e in &entries {
         let mut texts: Vec<String> = Vec::new();
         for side in ["request", "response"] {
@@ -152,8 +187,18 @@ fn har_secrets(path: &Path) -> Vec<String> {
             }
         }
         texts.push(e["request"]["url"].as_str().unwrap_or("").to_string());
-        texts.push(e["request"]["postData"]["text"].as_str().unwrap_or("").to_string());
-        texts.push(e["response"]["content"]["text"].as_str().unwrap_or("").to_string());
+        texts.push(
+            e["request"]["postData"]["text"]
+                .as_str()
+                .unwrap_or("")
+                .to_string(),
+        );
+        texts.push(
+            e["response"]["content"]["text"]
+                .as_str()
+                .unwrap_or("")
+                .to_string(),
+        );
         for t in texts {
             for part in t.split(['?', '#', '&']) {
                 if let Some((k, v)) = part.split_once('=') {
@@ -177,7 +222,11 @@ fn har_secrets(path: &Path) -> Vec<String> {
         }
     }
     // Secret-looking claim values inside JWTs.
-    let jwts: Vec<String> = out.iter().filter(|s| s.matches('.').count() == 2).cloned().collect();
+    let jwts: Vec<String> = out
+        .iter()
+        .filter(|s| s.matches('.').count() == 2)
+        .cloned()
+        .collect();
     for jwt in jwts {
         if let Some(payload) = jwt.split('.').nth(1) {
             use base64::Engine as _;
@@ -232,7 +281,11 @@ fn no_raw_secret_in_any_output() {
     assert!(fixtures.len() >= 4, "fixtures present: {fixtures:?}");
     for fixture in fixtures {
         let secrets = har_secrets(&fixture);
-        assert!(!secrets.is_empty(), "{}: the fixture should carry secrets", fixture.display());
+        assert!(
+            !secrets.is_empty(),
+            "{}: the fixture should carry secrets",
+            fixture.display()
+        );
         let f = fixture.to_string_lossy().to_string();
         let har_out = dir.path().join("out.har");
         let metrics_out = dir.path().join("out.prom");
@@ -246,24 +299,47 @@ fn no_raw_secret_in_any_output() {
             }
             args.push(f.as_str());
             let out = authtap(&args);
-            outputs.push((format!("{format} stdout"), String::from_utf8_lossy(&out.stdout).into()));
-            outputs.push((format!("{format} stderr"), String::from_utf8_lossy(&out.stderr).into()));
+            outputs.push((
+                format!("{format} stdout"),
+                String::from_utf8_lossy(&out.stdout).into(),
+            ));
+            outputs.push((
+                format!("{format} stderr"),
+                String::from_utf8_lossy(&out.stderr).into(),
+            ));
         }
-        outputs.push(("har-out".into(), std::fs::read_to_string(&har_out).unwrap_or_default()));
+        outputs.push((
+            "har-out".into(),
+            std::fs::read_to_string(&har_out).unwrap_or_default(),
+        ));
         outputs.push((
             "metrics-out".into(),
             std::fs::read_to_string(&metrics_out).unwrap_or_default(),
         ));
         for (what, text) in &outputs {
             for s in &secrets {
-                assert!(!text.contains(s.as_str()), "{f}: {what} leaks a secret ({} chars)", s.len());
+                assert!(
+                    !text.contains(s.as_str()),
+                    "{f}: {what} leaks a secret ({} chars)",
+                    s.len()
+                );
             }
         }
         // --include-secrets really includes them (proves the search above can find them).
-        let clear = authtap(&["analyze", "--fail-on", "never", "--include-secrets", "--har-out",
-            har_out.to_string_lossy().as_ref(), f.as_str()]);
+        let clear = authtap(&[
+            "analyze",
+            "--fail-on",
+            "never",
+            "--include-secrets",
+            "--har-out",
+            har_out.to_string_lossy().as_ref(),
+            f.as_str(),
+        ]);
         assert!(clear.status.success() || clear.status.code() == Some(1));
         let har_clear = std::fs::read_to_string(&har_out).unwrap_or_default();
-        assert!(secrets.iter().any(|s| har_clear.contains(s.as_str())), "{f}: --include-secrets");
+        assert!(
+            secrets.iter().any(|s| har_clear.contains(s.as_str())),
+            "{f}: --include-secrets"
+        );
     }
 }
