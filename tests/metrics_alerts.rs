@@ -15,6 +15,7 @@ fn promtool_check_and_test_rules() {
     for args in [
         vec!["check", "rules", "alerts.yml"],
         vec!["test", "rules", "alerts.test.yml"],
+        vec!["check", "rules", "recording-rules.yml"],
     ] {
         let out = std::process::Command::new(&promtool)
             .args(&args)

@@ -238,6 +238,16 @@ fn alert_rules_use_only_exported_metrics() {
 }
 
 #[test]
+fn recording_rules_use_only_exported_metrics() {
+    let exported = exported();
+    let text = std::fs::read_to_string(repo_path("dashboards/prometheus/recording-rules.yml"))
+        .unwrap_or_else(|e| panic!("reading recording-rules.yml: {e}"));
+    let exprs = alert_exprs(&text);
+    assert_eq!(exprs.len(), text.matches("- record:").count());
+    check("recording-rules.yml", &exprs, &exported);
+}
+
+#[test]
 fn dashboard_exprs_parse_as_promql() {
     let Some(promtool) = which("promtool") else {
         println!("skipped: promtool not on PATH (apt-get install prometheus)");
