@@ -116,6 +116,8 @@ pub struct Metrics {
     /// Last cumulative kernel drop counters from pcap stats (for deltas).
     last_kernel_drop: AtomicU64,
     last_if_drop: AtomicU64,
+    /// Last cumulative totals handed to the `sync_*` methods, to add only the increase.
+    synced: Mutex<HashMap<String, u64>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -294,6 +296,7 @@ impl Metrics {
             states: Mutex::new(StateTable::default()),
             last_kernel_drop: AtomicU64::new(0),
             last_if_drop: AtomicU64::new(0),
+            synced: Mutex::new(HashMap::new()),
         }
     }
 
@@ -607,6 +610,44 @@ impl Metrics {
             DropReason::Interface,
             if_dropped_total.saturating_sub(prev),
         );
+    }
+
+    /// Increase of a cumulative total since the last sync under `key` (0 if it went down,
+    /// e.g. after a pipeline restart).
+    fn delta(&self, key: &str, total: u64) -> u64 {
+        match self.synced.lock() {
+            Ok(mut map) => {
+                let prev = map.insert(key.to_string(), total).unwrap_or(0);
+                total.saturating_sub(prev)
+            }
+            Err(_) => 0,
+        }
+    }
+
+    /// Syncs cumulative packet/byte totals kept by a capture pipeline (once per batch).
+    pub fn sync_capture_totals(&self, packets: u64, bytes: u64) {
+        let p = self.delta("capture_packets", packets);
+        let b = self.delta("capture_bytes", bytes);
+        self.add_capture(p, b);
+    }
+
+    /// Syncs a cumulative drop counter kept elsewhere (pipeline or engine stats).
+    pub fn sync_dropped_total(&self, stage: DropStage, reason: DropReason, total: u64) {
+        let key = format!("dropped/{}/{}", stage.as_str(), reason.as_str());
+        let d = self.delta(&key, total);
+        self.add_dropped(stage, reason, d);
+    }
+
+    /// Syncs cumulative TLS session totals: all sessions seen and those left undecrypted.
+    pub fn sync_tls_sessions(&self, sessions: u64, undecrypted: u64) {
+        let decrypted = self.delta("tls_decrypted", sessions.saturating_sub(undecrypted));
+        let undecrypted = self.delta("tls_undecrypted", undecrypted);
+        self.tls_sessions
+            .with_label_values(&["true"])
+            .inc_by(decrypted);
+        self.tls_sessions
+            .with_label_values(&["false"])
+            .inc_by(undecrypted);
     }
 
     pub fn tls_session(&self, decrypted: bool) {

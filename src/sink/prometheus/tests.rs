@@ -409,3 +409,27 @@ fn textfile_is_written_atomically() {
     let err = m.write_textfile(&dir.path().join("missing-dir/x.prom"));
     assert!(matches!(err, Err(TextfileError::Create { .. })));
 }
+
+#[test]
+fn cumulative_totals_are_synced_as_increases() {
+    let m = Metrics::new();
+    m.sync_capture_totals(100, 5000);
+    m.sync_capture_totals(150, 7000);
+    m.sync_dropped_total(DropStage::Tcp, DropReason::Gap, 2);
+    m.sync_dropped_total(DropStage::Tcp, DropReason::Gap, 5);
+    m.sync_dropped_total(DropStage::Flows, DropReason::TableFull, 1);
+    m.sync_tls_sessions(4, 1);
+    m.sync_tls_sessions(10, 3);
+    assert!(has(&m, "authtap_capture_packets_total 150"));
+    assert!(has(&m, "authtap_capture_bytes_total 7000"));
+    assert!(has(
+        &m,
+        "authtap_dropped_total{reason=\"gap\",stage=\"tcp\"} 5"
+    ));
+    assert!(has(
+        &m,
+        "authtap_dropped_total{reason=\"table_full\",stage=\"flows\"} 1"
+    ));
+    assert!(has(&m, "authtap_tls_sessions_total{decrypted=\"true\"} 7"));
+    assert!(has(&m, "authtap_tls_sessions_total{decrypted=\"false\"} 3"));
+}
