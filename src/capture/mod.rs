@@ -6,7 +6,12 @@
 
 use crate::model::{Exchange, Micros, Request, Response};
 
+pub mod conn;
+pub mod http1;
 pub mod keylog;
+pub mod packet;
+pub mod pipeline;
+pub mod tcp;
 
 /// Direction of bytes on a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -127,7 +127,7 @@ mod imp {
 
     /// An open libpcap capture.
     pub struct LiveCapture {
-        cap: pcap::Capture<pcap::Active>,
+        cap: ::pcap::Capture<::pcap::Active>,
         interface: String,
         linktype: i32,
     }
@@ -144,7 +144,7 @@ mod imp {
     impl LiveCapture {
         pub fn open(cfg: &LiveConfig) -> Result<Self, LiveError> {
             let iface = cfg.interface.as_str();
-            let inactive = pcap::Capture::from_device(iface)
+            let inactive = ::pcap::Capture::from_device(iface)
                 .map_err(|e| classify_open_error(iface, &e.to_string()))?;
             let mut cap = inactive
                 .promisc(false)
@@ -194,7 +194,7 @@ mod imp {
             });
             match res {
                 Ok(n) => Ok(n),
-                Err(pcap::Error::TimeoutExpired) => Ok(0),
+                Err(::pcap::Error::TimeoutExpired) => Ok(0),
                 Err(e) => Err(LiveError::Read {
                     interface: self.interface.clone(),
                     detail: e.to_string(),

@@ -4,3 +4,4 @@ pub mod har;
 pub mod keylog_tail;
 #[cfg_attr(not(feature = "live"), allow(dead_code))]
 pub mod live;
+pub mod pcap;
