@@ -2,4 +2,5 @@
 
 pub mod har;
 pub mod json;
+pub mod prometheus;
 pub mod terminal;
