@@ -1,6 +1,6 @@
 //! Composition root: config → source → engine → sinks; summary and exit outcome.
 
-use crate::cli::Cli;
+use crate::cli::{Cli, Command};
 
 /// How a successful run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +28,17 @@ pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
-    let _ = cli;
-    Ok(Outcome::Clean)
+    match &cli.command {
+        Command::Proxy(args) => {
+            crate::source::proxy::run(args)?;
+            Ok(Outcome::Clean)
+        }
+        Command::Ca(args) => {
+            let stdout = std::io::stdout();
+            let mut out = stdout.lock();
+            crate::cmd::ca::run(args, &mut out)?;
+            Ok(Outcome::Clean)
+        }
+        _ => Ok(Outcome::Clean),
+    }
 }

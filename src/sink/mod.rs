@@ -1,1 +1,2 @@
 //! Sinks: terminal report, JSON report, HAR export, Prometheus. Every sink goes through `redact`.
+pub mod events;
