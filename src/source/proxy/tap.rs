@@ -186,7 +186,7 @@ pub enum Side {
 }
 
 /// A body that streams `inner` through unchanged, copying at most `cap` bytes when tapping.
-pub struct TapBody<B> {
+pub struct TapBody<B: Body> {
     inner: B,
     tap: Option<TapState>,
 }
@@ -205,7 +205,7 @@ impl<B: Body + Unpin> TapBody<B> {
     }
 
     pub fn tapped(inner: B, pending: PendingRef, side: Side, cap: usize) -> Self {
-        Self {
+        let mut this = Self {
             inner,
             tap: Some(TapState {
                 pending,
@@ -213,7 +213,12 @@ impl<B: Body + Unpin> TapBody<B> {
                 cap,
                 captured: Captured::default(),
             }),
+        };
+        if this.inner.is_end_stream() {
+            // Empty body: hyper will never poll it, so record it as complete now.
+            this.finish(true);
         }
+        this
     }
 
     fn finish(&mut self, complete: bool) {
@@ -284,11 +289,11 @@ where
     }
 }
 
-impl<B> Drop for TapBody<B> {
+impl<B: Body> Drop for TapBody<B> {
     fn drop(&mut self) {
         if let Some(mut t) = self.tap.take() {
             // Dropped before its end was polled: complete only if nothing was left to read.
-            t.captured.complete = false;
+            t.captured.complete = self.inner.is_end_stream();
             if let Ok(mut p) = t.pending.lock() {
                 p.store(t.side, t.captured);
             }
