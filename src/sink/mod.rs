@@ -1,2 +1,5 @@
 //! Sinks: terminal report, JSON report, HAR export, Prometheus. Every sink goes through `redact`.
+
 pub mod events;
+pub mod json;
+pub mod terminal;

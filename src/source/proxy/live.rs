@@ -5,8 +5,7 @@
 //! Owns the engine, the redactor and the output writers. Must not keep exchanges after they are
 //! written (memory stays flat; the engine's own tables are capped by `EngineConfig::flow_cap`).
 //! The queue feeding it is bounded; the proxy drops (and counts) records when it is full.
-//! Known limit: findings print in a compact one-line form (`[severity] rule: title`) plus the
-//! explanation and fix, because no shared terminal sink existed when this was written.
+//! Findings print through `sink::terminal::render_finding`, the same shape `analyze` uses.
 
 use std::io::Write;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
@@ -205,7 +204,7 @@ fn emit_findings<W: Write>(
     }
     let mut out = console.writer();
     for f in findings {
-        let _ = writeln!(out, "{}", format_finding(f, redactor));
+        let _ = write!(out, "{}", format_finding(f, redactor, console));
         if let Some(w) = events.as_mut() {
             if w.finding(f, redactor).is_err() {
                 note_events_error(stats);
@@ -220,28 +219,16 @@ fn emit_findings<W: Write>(
     let _ = out.flush();
 }
 
-/// The compact live form of a finding (no raw secrets).
-pub fn format_finding(f: &Finding, r: &Redactor) -> String {
-    let mut s = format!(
-        "[{}] {}: {}",
-        f.severity.as_str(),
-        f.rule,
-        r.scrub(&f.title)
-    );
-    if let Some(e) = f.evidence.first() {
-        let status = e
-            .status
-            .map(|s| s.to_string())
-            .unwrap_or_else(|| "-".into());
-        s.push_str(&format!(" ({} {} → {status})", e.method, r.url(&e.url)));
-    }
-    if !f.explanation.is_empty() {
-        s.push_str(&format!("\n    why: {}", r.scrub(&f.explanation)));
-    }
-    if !f.fix.is_empty() {
-        s.push_str(&format!("\n    fix: {}", r.scrub(&f.fix)));
-    }
-    s
+/// A finding in the same shape as `analyze` prints it (no raw secrets).
+pub fn format_finding(f: &Finding, r: &Redactor, console: &Console) -> String {
+    use std::io::IsTerminal;
+    let color = std::env::var_os("NO_COLOR").is_none()
+        && match console {
+            Console::Stdout => std::io::stdout().is_terminal(),
+            Console::Stderr => std::io::stderr().is_terminal(),
+            Console::Discard => false,
+        };
+    crate::sink::terminal::render_finding(f, r, crate::sink::terminal::Style { color })
 }
 
 fn version_str(v: Version) -> &'static str {
