@@ -10,6 +10,7 @@
 //!   carry their repeat count in the explanation (pushed findings are the first occurrence only);
 //! - `flows()` gives flow summaries with capped evidence lists for timelines, `notes()` the caps
 //!   that were hit.
+//!
 //! Registers nothing about output: sinks redact (findings only name tokens by fingerprint).
 //! Limits: caps are those of `correlate` (flows, tokens, exchanges per flow) and `diagnose`
 //! (findings, evidence, unverified tokens); each hit is counted and reported in `notes()`.

@@ -254,8 +254,6 @@ impl Diagnoser {
 #[cfg(test)]
 pub(crate) mod testrun {
     //! Runs hand-built events through the correlator and the diagnoser.
-    use std::collections::BTreeSet;
-
     use super::*;
     use crate::correlate::{CorrelateConfig, Correlator};
 
@@ -268,10 +266,6 @@ pub(crate) mod testrun {
         }
         d.finish(&mut |_t: &Token| Verification::NotVerified);
         d.findings()
-    }
-
-    pub fn ids(findings: &[Finding]) -> BTreeSet<&'static str> {
-        findings.iter().map(|f| f.rule).collect()
     }
 
     pub fn of<'a>(findings: &'a [Finding], rule: &str) -> Vec<&'a Finding> {
