@@ -145,6 +145,11 @@ impl Classifier {
         self.stats.exchanges += 1;
         let host = host_of(ex);
         let mut kinds: Vec<EventKind> = Vec::new();
+        if ex.request.method.eq_ignore_ascii_case("OPTIONS") {
+            // A CORS preflight never carries credentials or OAuth meaning; reading it as an API
+            // call would report its (normal) missing Authorization header.
+            return Vec::new();
+        }
         if self.is_tenant_host(&host) {
             self.stats.tenant_exchanges += 1;
             self.classify_tenant(ex, &mut kinds);
