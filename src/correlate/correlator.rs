@@ -13,6 +13,7 @@
 //! fingerprints of codes and tokens, never raw values. Must not produce findings or output.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use super::registry::{Issuance, TokenRegistry, DEFAULT_TOKEN_CAP};
 use super::table::{transition, Anomaly, Input, Orphan, Outcome, Phase};
@@ -63,10 +64,10 @@ pub struct Link {
     pub kind: Option<FlowKind>,
     /// Which line of the transition table fired.
     pub outcome: Outcome,
-    /// The flow's /authorize, when captured.
-    pub authorize: Option<AuthorizeFacts>,
+    /// The flow's /authorize, when captured (shared, cheap to clone).
+    pub authorize: Option<Arc<AuthorizeFacts>>,
     /// For API calls and refresh grants: the issuance of the presented token, when captured.
-    pub token: Option<Issuance>,
+    pub token: Option<Arc<Issuance>>,
 }
 
 impl Link {
@@ -103,7 +104,7 @@ struct FlowEntry {
     host: Option<String>,
     client_id: Option<String>,
     label: String,
-    authorize: Option<AuthorizeFacts>,
+    authorize: Option<Arc<AuthorizeFacts>>,
     exchanges: Vec<Evidence>,
     exchanges_dropped: u64,
     anomalies: Vec<Anomaly>,
@@ -246,7 +247,7 @@ impl Correlator {
 
     /// Issuance facts of a token, by fingerprint.
     pub fn issuance(&self, fp: &str) -> Option<&Issuance> {
-        self.registry.get(fp)
+        self.registry.get(fp).map(|a| a.as_ref())
     }
 
     /// Anomalies noted on a flow (state reuse, code replay...).
@@ -276,7 +277,7 @@ impl Correlator {
         out
     }
 
-    fn lookup(&self, ev: &AuthEvent) -> (Option<FlowId>, Option<Issuance>) {
+    fn lookup(&self, ev: &AuthEvent) -> (Option<FlowId>, Option<Arc<Issuance>>) {
         let live = |id: Option<&FlowId>| id.copied().filter(|id| self.flows.contains_key(id));
         match &ev.kind {
             EventKind::Authorize(req) => (
@@ -347,7 +348,7 @@ impl Correlator {
         let flow = match outcome {
             Outcome::Ignore => None,
             Outcome::Open(kind, p) | Outcome::Orphan(kind, p, _) => {
-                Some(self.open(kind, p, ev, token.as_ref()))
+                Some(self.open(kind, p, ev, token.as_deref()))
             }
             Outcome::Advance(p) => joined.inspect(|id| self.set_phase(*id, p, None)),
             Outcome::Anomaly(p, a) => joined.inspect(|id| self.set_phase(*id, p, Some(a))),
@@ -519,11 +520,11 @@ impl Correlator {
             EventKind::Authorize(req) => {
                 if let Some(f) = self.flows.get_mut(&id) {
                     if f.authorize.is_none() {
-                        f.authorize = Some(AuthorizeFacts {
+                        f.authorize = Some(Arc::new(AuthorizeFacts {
                             request: req.clone(),
                             at: ev.at.clone(),
                             host: ev.host.clone(),
-                        });
+                        }));
                         f.label = authorize_label(req);
                         if f.client_id.is_none() {
                             f.client_id = req.client_id.clone();
