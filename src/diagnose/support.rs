@@ -93,6 +93,12 @@ pub fn iss_host(t: &Token) -> Option<String> {
         .or_else(|| iss.strip_prefix("http://"))?;
     let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
     let host = host.rsplit('@').next().unwrap_or(host);
+    // Compare like the classifier's hosts: no port, no trailing dot, lowercase.
+    let host = match host.rsplit_once(':') {
+        Some((h, port)) if !h.contains(']') && port.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => host,
+    };
+    let host = host.trim_end_matches('.');
     (!host.is_empty()).then(|| host.to_ascii_lowercase())
 }
 
@@ -219,6 +225,10 @@ mod tests {
             Some("login.example.com")
         );
         assert_eq!(iss_host(&t("not a url")), None);
+        assert_eq!(
+            iss_host(&t("https://dev.us.auth0.com:8443/")).as_deref(),
+            Some("dev.us.auth0.com")
+        );
         assert!(has_mgmt_audience(&t("https://a/")));
     }
 
