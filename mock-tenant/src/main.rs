@@ -12,6 +12,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand, ValueEnum};
 use mock_tenant::clock::Clock;
 use mock_tenant::curl::{CurlDriver, HttpVersion};
+use mock_tenant::scenario::secrets::Recording;
 use mock_tenant::scenario::{fixture_tenant, Env, Profile, Scenario};
 use mock_tenant::server::{spawn, ServeOptions};
 use mock_tenant::tls::TlsVersions;
@@ -79,6 +80,9 @@ enum Cmd {
         http2: bool,
         #[arg(long)]
         http2_prior_knowledge: bool,
+        /// Write every raw secret the run put on the wire to FILE (one per line).
+        #[arg(long)]
+        secrets_out: Option<PathBuf>,
     },
 }
 
@@ -167,6 +171,7 @@ fn main() -> ExitCode {
             http1,
             http2,
             http2_prior_knowledge,
+            secrets_out,
         } => {
             let sc = match Scenario::parse(&scenario) {
                 Some(s) => s,
@@ -185,7 +190,15 @@ fn main() -> ExitCode {
             let https = cacert.is_some();
             let mut d = CurlDriver::new(&domain, port, https, cacert, version);
             let env = Env::new(&domain);
-            match sc.run(&env, &mut d) {
+            let mut rec = Recording::new(&mut d, &env);
+            let result = sc.run(&env, &mut rec);
+            if let Some(path) = secrets_out {
+                if let Err(e) = std::fs::write(&path, rec.to_text()) {
+                    eprintln!("mock-tenant: writing {}: {e}", path.display());
+                    return ExitCode::from(2);
+                }
+            }
+            match result {
                 Ok(()) => {
                     println!("scenario {} ok", sc.name());
                     ExitCode::SUCCESS
