@@ -96,7 +96,7 @@ pub fn gen_fixtures(out: &Path) -> Result<Vec<PathBuf>, FixtureError> {
             source,
         })?;
         written.push(path);
-        let spath = out.join(file.replace(".har", ".secrets"));
+        let spath = out.join(format!("{file}.secrets"));
         std::fs::write(&spath, secrets).map_err(|source| FixtureError::Write {
             path: spath.clone(),
             source,
