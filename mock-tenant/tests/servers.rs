@@ -1,6 +1,8 @@
 //! The served tenant answers real clients: curl over TLS (h2 and http/1.1, verifying the
 //! generated CA) and over plain HTTP; a whole scenario runs through the curl driver.
 
+#![allow(clippy::print_stderr)] // skip notices when curl is missing
+
 use std::process::Command;
 use std::sync::Arc;
 

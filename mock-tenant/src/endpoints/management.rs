@@ -129,7 +129,7 @@ pub fn handle(t: &Tenant, req: &Request) -> Response {
             .collect(),
         _ => Vec::new(),
     };
-    if !auds.iter().any(|a| *a == mgmt) {
+    if !auds.contains(&mgmt) {
         let is_client_id = {
             let st = t.lock();
             auds.iter().any(|a| st.client(a).is_some())
