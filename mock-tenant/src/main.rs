@@ -52,7 +52,8 @@ enum Cmd {
         /// Write the test CA certificate as DIR/ca.pem.
         #[arg(long)]
         ca_out: Option<PathBuf>,
-        /// Log TLS secrets to $SSLKEYLOGFILE (rustls KeyLogFile).
+        /// Log TLS secrets to $SSLKEYLOGFILE (rustls KeyLogFile). Also on whenever
+        /// SSLKEYLOGFILE is set in the environment.
         #[arg(long)]
         keylog: bool,
         #[arg(long, value_enum, default_value = "forum")]
@@ -124,7 +125,7 @@ fn main() -> ExitCode {
                     TlsVersions::Default
                 },
                 ca_out,
-                keylog,
+                keylog: keylog || std::env::var_os("SSLKEYLOGFILE").is_some(),
             };
             let server = match spawn(tenant, opts) {
                 Ok(s) => s,
@@ -133,8 +134,11 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            println!("port {}", server.port());
-            println!(
+            // writeln! instead of println!: a closed stdout must not panic the server.
+            let mut out = std::io::stdout();
+            let _ = writeln!(out, "port {}", server.port());
+            let _ = writeln!(
+                out,
                 "url {}://{}:{}/ (curl --resolve {}:{}:127.0.0.1{})",
                 if tls { "https" } else { "http" },
                 domain,
@@ -147,7 +151,7 @@ fn main() -> ExitCode {
                     .map(|p| format!(" --cacert {}", p.display()))
                     .unwrap_or_default()
             );
-            let _ = std::io::stdout().flush();
+            let _ = out.flush();
             server.wait();
             ExitCode::SUCCESS
         }
