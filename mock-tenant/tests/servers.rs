@@ -101,7 +101,7 @@ fn tls_server_answers_curl_over_h2_and_http1() {
     assert_eq!(meta, "2 400");
     assert_eq!(
         body,
-        r#"{"error":"Bad Request","errorCode":"Bearer","message":"Bad HTTP authentication header format","statusCode":400}"#
+        r#"{"statusCode":400,"error":"Bad Request","message":"Bad HTTP authentication header format","errorCode":"Bearer"}"#
     );
     server.stop();
 }
