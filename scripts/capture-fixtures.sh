@@ -10,7 +10,8 @@
 #
 # Usage: sudo scripts/capture-fixtures.sh [OUT_DIR [CAPTURE...]]   (default: fixtures, all)
 #        CAPTURE names: forum-thread m2m forum-thread-h2c forum-thread-h2
-#        forum-thread-h1-tls m2m-h2 forum-thread-h2-tls12 (DSB files follow their base).
+#        forum-thread-h1-tls m2m-h2 forum-thread-h2-tls12 forum-thread-h2-aes128
+#        m2m-h2-chacha20 (DSB files follow their base).
 # Env:   PLAIN_PORT (default 18080, a non-standard HTTP port), TLS_PORT (default 443).
 set -euo pipefail
 
@@ -107,15 +108,19 @@ plain() {
 }
 
 # tls NAME SCENARIO CURL_VERSION_FLAG [serve flags...] — TLS, curl logs keys to NAME.keys.
+# CURL_EXTRA (env) adds curl arguments, e.g. a TLS 1.3 cipher suite.
 tls() {
     local name="$1" scenario="$2" vflag="$3"; shift 3
     wanted "$name" || return 0
     rm -f "$OUT/$name.keys"
+    local extra=()
+    local a
+    for a in ${CURL_EXTRA:-}; do extra+=("--curl-arg=$a"); done
     start_server "$TLS_PORT" --tls --ca-out "$WORK/ca" "$@"
     start_tcpdump "$TLS_PORT" "$OUT/$name.pcap"
     SSLKEYLOGFILE="$PWD/$OUT/$name.keys" \
         "$BIN" drive --scenario "$scenario" --domain "$DOMAIN" --port "$TLS_PORT" \
-        --cacert "$WORK/ca/ca.pem" "$vflag" --secrets-out "$OUT/$name.pcap.secrets"
+        --cacert "$WORK/ca/ca.pem" "$vflag" --secrets-out "$OUT/$name.pcap.secrets" "${extra[@]}"
     stop_tcpdump
     stop_server
     echo "wrote $OUT/$name.pcap $OUT/$name.keys"
@@ -136,6 +141,8 @@ tls forum-thread-h2 forum-thread --http2
 tls forum-thread-h1-tls forum-thread --http1.1
 tls m2m-h2 m2m --http2
 tls forum-thread-h2-tls12 forum-thread --http2 --tls12
+CURL_EXTRA="--tls13-ciphers TLS_AES_128_GCM_SHA256" tls forum-thread-h2-aes128 forum-thread --http2
+CURL_EXTRA="--tls13-ciphers TLS_CHACHA20_POLY1305_SHA256" tls m2m-h2-chacha20 m2m --http2
 dsb forum-thread-h2
 dsb m2m-h2
 

@@ -84,6 +84,10 @@ enum Cmd {
         /// Write every raw secret the run put on the wire to FILE (one per line).
         #[arg(long)]
         secrets_out: Option<PathBuf>,
+        /// Extra argument for every curl call (repeatable), e.g.
+        /// `--curl-arg=--tls13-ciphers --curl-arg=TLS_AES_128_GCM_SHA256`.
+        #[arg(long = "curl-arg", allow_hyphen_values = true)]
+        curl_args: Vec<String>,
     },
 }
 
@@ -176,6 +180,7 @@ fn main() -> ExitCode {
             http2,
             http2_prior_knowledge,
             secrets_out,
+            curl_args,
         } => {
             let sc = match Scenario::parse(&scenario) {
                 Some(s) => s,
@@ -193,6 +198,7 @@ fn main() -> ExitCode {
             };
             let https = cacert.is_some();
             let mut d = CurlDriver::new(&domain, port, https, cacert, version);
+            d.extra_args = curl_args;
             let env = Env::new(&domain);
             let mut rec = Recording::new(&mut d, &env);
             let result = sc.run(&env, &mut rec);
