@@ -33,7 +33,16 @@ struct Writer<W: Write> {
 }
 
 impl<W: Write> Writer<W> {
-    fn packet(&mut self, ts: u64, src: ([u8; 4], u16), dst: ([u8; 4], u16), seq: u32, ack: u32, flags: &str, payload: &[u8]) {
+    fn packet(
+        &mut self,
+        ts: u64,
+        src: ([u8; 4], u16),
+        dst: ([u8; 4], u16),
+        seq: u32,
+        ack: u32,
+        flags: &str,
+        payload: &[u8],
+    ) {
         let mut b = etherparse::PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
             .ipv4(src.0, dst.0, 64)
             .tcp(src.1, dst.1, seq, 64240);
@@ -52,8 +61,12 @@ impl<W: Write> Writer<W> {
         let mut frame = Vec::with_capacity(payload.len() + 64);
         b.write(&mut frame, payload).unwrap();
         let len = frame.len() as u32;
-        self.w.write_all(&((ts / 1_000_000) as u32).to_le_bytes()).unwrap();
-        self.w.write_all(&((ts % 1_000_000) as u32).to_le_bytes()).unwrap();
+        self.w
+            .write_all(&((ts / 1_000_000) as u32).to_le_bytes())
+            .unwrap();
+        self.w
+            .write_all(&((ts % 1_000_000) as u32).to_le_bytes())
+            .unwrap();
         self.w.write_all(&len.to_le_bytes()).unwrap();
         self.w.write_all(&len.to_le_bytes()).unwrap();
         self.w.write_all(&frame).unwrap();
@@ -70,7 +83,11 @@ fn main() {
     }
     let target: u64 = args[2].parse::<u64>().unwrap() * 1_000_000;
     let f = std::fs::File::create(&args[1]).unwrap();
-    let mut w = Writer { w: BufWriter::with_capacity(1 << 20, f), written: 0, packets: 0 };
+    let mut w = Writer {
+        w: BufWriter::with_capacity(1 << 20, f),
+        written: 0,
+        packets: 0,
+    };
     // pcap header, µs, Ethernet
     let hdr: [u32; 6] = [0xa1b2c3d4, 0x0004_0002, 0, 0, 262144, 1];
     for (k, v) in hdr.iter().enumerate() {
@@ -89,9 +106,15 @@ fn main() {
     let mut conn: u32 = 0;
     'outer: loop {
         // 64 clients, each connection carries 100 calls.
-        let client = ([10, 0, (conn / 250) as u8 % 250, (conn % 250) as u8 + 1], 20000 + (conn % 40000) as u16);
+        let client = (
+            [10, 0, (conn / 250) as u8 % 250, (conn % 250) as u8 + 1],
+            20000 + (conn % 40000) as u16,
+        );
         conn += 1;
-        let (mut cseq, mut sseq) = (1000u32.wrapping_mul(conn), 5000u32.wrapping_mul(conn).wrapping_add(u32::MAX / 2));
+        let (mut cseq, mut sseq) = (
+            1000u32.wrapping_mul(conn),
+            5000u32.wrapping_mul(conn).wrapping_add(u32::MAX / 2),
+        );
         w.packet(ts, client, server, cseq, 0, "S", b"");
         w.packet(ts + 50, server, client, sseq, cseq + 1, "SA", b"");
         cseq += 1;
