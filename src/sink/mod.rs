@@ -1,1 +1,6 @@
 //! Sinks: terminal report, JSON report, HAR export, Prometheus. Every sink goes through `redact`.
+
+pub mod har;
+pub mod json;
+pub mod prometheus;
+pub mod terminal;
