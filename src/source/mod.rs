@@ -6,3 +6,4 @@ pub mod keylog_tail;
 #[cfg_attr(not(feature = "live"), allow(dead_code))]
 pub mod live;
 pub mod pcap;
+pub mod proxy;
