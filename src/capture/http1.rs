@@ -61,6 +61,23 @@ pub struct Http1Stats {
     pub pending_cap_hits: u64,
 }
 
+impl Http1Stats {
+    /// Add another connection's counters to these.
+    pub fn add(&mut self, o: &Http1Stats) {
+        self.requests += o.requests;
+        self.responses += o.responses;
+        self.interim += o.interim;
+        self.orphan_responses += o.orphan_responses;
+        self.unanswered += o.unanswered;
+        self.parse_errors += o.parse_errors;
+        self.skipped_bytes += o.skipped_bytes;
+        self.upgrades += o.upgrades;
+        self.bodies_truncated += o.bodies_truncated;
+        self.decode_errors += o.decode_errors;
+        self.pending_cap_hits += o.pending_cap_hits;
+    }
+}
+
 /// The connection switched protocols (101, or a 2xx to CONNECT): bytes after the switch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Upgrade {
@@ -238,12 +255,17 @@ impl Http1Conn {
             }
             State::Idle => {
                 h.resync = true;
-                h.pending_note = Some(format!(
-                    "gap of {len} bytes in the {side} stream before this message; messages may be missing"
-                ));
-                if dir == Dir::ServerToClient {
-                    if let Some(p) = self.pending.iter_mut().find(|p| !p.resp_done) {
-                        p.pair.notes.push(note);
+                let waiting = match dir {
+                    Dir::ServerToClient => self.pending.iter_mut().find(|p| !p.resp_done),
+                    Dir::ClientToServer => None,
+                };
+                match waiting {
+                    // The response to this request may be what was lost.
+                    Some(p) => p.pair.notes.push(note),
+                    None => {
+                        h.pending_note = Some(format!(
+                            "gap of {len} bytes in the {side} stream before this message; messages may be missing"
+                        ))
                     }
                 }
             }
@@ -267,6 +289,7 @@ impl Http1Conn {
                 self.half[i].notes.push(format!(
                     "{side} stream ended {rem} bytes before the end of the body"
                 ));
+                self.half[i].body_dropped += rem.max(1);
                 self.finish_message(dir, ts, out);
             }
             State::Chunked(_) => {
@@ -274,6 +297,7 @@ impl Http1Conn {
                 self.half[i]
                     .notes
                     .push(format!("{side} stream ended inside chunked framing"));
+                self.half[i].body_dropped += 1;
                 self.finish_message(dir, ts, out);
             }
             State::Idle => {
@@ -861,6 +885,9 @@ fn make_body(
     let mut truncated = dropped > 0;
     if dropped > 0 {
         stats.bodies_truncated += 1;
+    }
+    // A gap or early end already said why; otherwise it was the size cap.
+    if dropped > 0 && notes.is_empty() {
         notes.push(format!(
             "{what} body: {dropped} bytes not captured or over the cap"
         ));
