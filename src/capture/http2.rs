@@ -3,15 +3,18 @@
 //!
 //! Owns: frame parsing (DATA, HEADERS, CONTINUATION, PRIORITY, RST_STREAM, SETTINGS,
 //! PUSH_PROMISE, PING, GOAWAY, WINDOW_UPDATE; PADDED and PRIORITY flags), stream bookkeeping and
-//! the request/response built from pseudo-headers. Must not: do I/O or decompress bodies itself
-//! (bodies are handed up raw with their `content-encoding` header; the connection layer decodes).
+//! the request/response built from pseudo-headers; bodies are content-decoded through
+//! `decode::body` (capped). Must not: do I/O.
 //! Limits: `MAX_STREAMS` open streams (more are counted in `streams_dropped`), bodies capped at
 //! `MAX_BODY` (`Body::truncated` + note), frames larger than `MAX_FRAME` stop the direction
 //! (`desync`), header lists capped by `hpack::MAX_HEADER_LIST`, header blocks spanning
 //! CONTINUATION frames capped at `MAX_HEADER_BLOCK`.
 
+use super::conn::HttpSession;
 use super::hpack::{self, Decoder};
+use super::tcp::ConnMeta;
 use super::{Dir, HttpPair};
+use crate::decode::body::{decode_body, DecodeError, Decoded, DEFAULT_DECODED_CAP};
 use crate::model::{Headers, Micros, Request, Response};
 use std::collections::BTreeMap;
 
@@ -442,13 +445,15 @@ impl H2Conn {
         if s.req_truncated || s.resp_truncated {
             notes.push(format!("body truncated at {MAX_BODY} bytes"));
         }
-        out.push(HttpPair {
+        let mut pair = HttpPair {
             request,
             response,
             started: s.started,
             ended: s.ended,
             notes,
-        });
+        };
+        decode_bodies(&mut pair);
+        out.push(pair);
     }
 
     /// The connection ended: hand out every stream still open, with notes.
@@ -471,6 +476,70 @@ impl H2Conn {
             .max(self.decoders[0].lists_truncated + self.decoders[1].lists_truncated);
         out
     }
+}
+
+/// Factory for `conn::Plugins::http2`.
+pub fn http2_plugin(meta: &ConnMeta, scheme: &'static str) -> Box<dyn HttpSession> {
+    Box::new(H2Conn::new(scheme, Some(meta.server.to_string())))
+}
+
+impl HttpSession for H2Conn {
+    fn push(&mut self, dir: Dir, data: &[u8], ts: Micros, out: &mut Vec<HttpPair>) {
+        out.extend(H2Conn::push(self, dir, data, ts));
+    }
+    fn gap(&mut self, dir: Dir, len: u64, _ts: Micros, _out: &mut Vec<HttpPair>) {
+        // Frame boundaries and the HPACK table are lost for this direction: stop parsing it and
+        // note the open streams.
+        let i = idx(dir);
+        if !self.dirs[i].broken {
+            self.dirs[i].broken = true;
+            self.dirs[i].buf.clear();
+            self.stats.desync += 1;
+            for s in self.streams.values_mut() {
+                s.notes.push(format!(
+                    "gap of {len} bytes in the {} stream; HTTP/2 parsing stopped there",
+                    if i == 0 { "client" } else { "server" }
+                ));
+            }
+        }
+    }
+    fn close(&mut self, _ts: Micros, out: &mut Vec<HttpPair>) {
+        out.extend(self.finish());
+    }
+}
+
+/// HTTP/2 carries bodies with their `content-encoding`; decode them like HTTP/1 does.
+fn decode_bodies(p: &mut HttpPair) {
+    let enc = p
+        .request
+        .headers
+        .get("content-encoding")
+        .map(str::to_string);
+    if enc.is_some() && !p.request.body.data.is_empty() {
+        let d = decode_body(enc.as_deref(), &p.request.body.data, DEFAULT_DECODED_CAP);
+        apply(&mut p.request.body, d, &mut p.notes, "request");
+    }
+    if let Some(r) = p.response.as_mut() {
+        let enc = r.headers.get("content-encoding").map(str::to_string);
+        if enc.is_some() && !r.body.data.is_empty() {
+            let d = decode_body(enc.as_deref(), &r.body.data, DEFAULT_DECODED_CAP);
+            apply(&mut r.body, d, &mut p.notes, "response");
+        }
+    }
+}
+
+fn apply(body: &mut crate::model::Body, d: Decoded, notes: &mut Vec<String>, which: &str) {
+    if let Some(e) = &d.error {
+        notes.push(format!("{which} body: {e}"));
+        if matches!(e, DecodeError::Unsupported(_)) {
+            return; // kept encoded
+        }
+    }
+    if d.truncated {
+        body.truncated = true;
+        notes.push(format!("{which} body decoded output truncated at cap"));
+    }
+    body.data = d.data;
 }
 
 fn unpad(flags: u8, payload: &[u8]) -> Option<&[u8]> {
