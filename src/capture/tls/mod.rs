@@ -24,6 +24,9 @@ use handshake::{ClientHello, Message, Reassembler, ServerHello};
 use keys::Suite;
 use std::collections::VecDeque;
 
+/// ServerHello.random of a HelloRetryRequest (re-exported for tests and generators).
+pub use handshake::HRR_RANDOM as HANDSHAKE_HRR_RANDOM;
+
 /// Largest record body accepted (RFC 5246 §6.2.3: 2^14 + 2048).
 pub const MAX_RECORD: usize = 16384 + 2048;
 /// Encrypted bytes held while keys are not (yet) known.
