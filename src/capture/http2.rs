@@ -6,7 +6,7 @@
 //! the request/response built from pseudo-headers; bodies are content-decoded through
 //! `decode::body` (capped). Must not: do I/O.
 //! Limits: `MAX_STREAMS` open streams (more are counted in `streams_dropped`), bodies capped at
-//! `MAX_BODY` (`Body::truncated` + note), frames larger than `MAX_FRAME` stop the direction
+//! `MAX_BODY` per stream and `MAX_CONN_BODY` over the open streams (`Body::truncated` + note), frames larger than `MAX_FRAME` stop the direction
 //! (`desync`), header lists capped by `hpack::MAX_HEADER_LIST`, header blocks spanning
 //! CONTINUATION frames capped at `MAX_HEADER_BLOCK`.
 
@@ -21,6 +21,8 @@ use std::collections::BTreeMap;
 pub const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 pub const MAX_STREAMS: usize = 1000;
 pub const MAX_BODY: usize = 4 * 1024 * 1024;
+/// Body bytes held over all open streams of one connection; beyond it bodies are truncated.
+pub const MAX_CONN_BODY: usize = 16 * 1024 * 1024;
 /// Largest frame buffered (the protocol allows 16 MiB; peers rarely exceed 16 KiB).
 pub const MAX_FRAME: usize = 1 << 20;
 pub const MAX_HEADER_BLOCK: usize = 256 * 1024;
@@ -72,6 +74,8 @@ pub struct H2Conn {
     /// HPACK decoders: [0] decodes what the client sends, [1] what the server sends.
     decoders: [Decoder; 2],
     streams: BTreeMap<u32, Stream>,
+    /// Body bytes currently held by open streams (capped by `MAX_CONN_BODY`).
+    held_body: usize,
     /// "https" or "http" for URLs.
     scheme: String,
     /// Authority used when a request lacks `:authority` (SNI or Host).
@@ -92,6 +96,7 @@ impl H2Conn {
             dirs: [DirState::default(), DirState::default()],
             decoders: [Decoder::new(), Decoder::new()],
             streams: BTreeMap::new(),
+            held_body: 0,
             scheme: scheme.to_string(),
             default_authority,
             stats: H2Stats::default(),
@@ -207,14 +212,18 @@ impl H2Conn {
                     } else {
                         (&mut s.resp_body, &mut s.resp_truncated)
                     };
-                    let room = MAX_BODY.saturating_sub(body.len());
+                    let room = MAX_BODY
+                        .saturating_sub(body.len())
+                        .min(MAX_CONN_BODY.saturating_sub(self.held_body));
                     if data.len() > room {
                         if !*trunc {
                             self.stats.bodies_truncated += 1;
                         }
                         *trunc = true;
                     }
-                    body.extend_from_slice(data.get(..room.min(data.len())).unwrap_or_default());
+                    let take = room.min(data.len());
+                    self.held_body += take;
+                    body.extend_from_slice(data.get(..take).unwrap_or_default());
                     if !client {
                         s.ended = Some(ts);
                     }
@@ -424,6 +433,9 @@ impl H2Conn {
     }
 
     fn emit(&mut self, s: Stream, out: &mut Vec<HttpPair>) {
+        self.held_body = self
+            .held_body
+            .saturating_sub(s.req_body.len() + s.resp_body.len());
         let Some(mut request) = s.request else {
             return; // response without a request we saw (e.g. upgraded stream 1 reported by h1)
         };
@@ -443,7 +455,9 @@ impl H2Conn {
             notes.push("response incomplete (stream not ended)".into());
         }
         if s.req_truncated || s.resp_truncated {
-            notes.push(format!("body truncated at {MAX_BODY} bytes"));
+            notes.push(format!(
+                "body truncated at {MAX_BODY} bytes per stream / {MAX_CONN_BODY} per connection"
+            ));
         }
         let mut pair = HttpPair {
             request,

@@ -29,8 +29,9 @@ pub use handshake::HRR_RANDOM as HANDSHAKE_HRR_RANDOM;
 
 /// Largest record body accepted (RFC 5246 §6.2.3: 2^14 + 2048).
 pub const MAX_RECORD: usize = 16384 + 2048;
-/// Encrypted bytes held while keys are not (yet) known.
-pub const PENDING_CAP: usize = 1024 * 1024;
+/// Encrypted bytes held per connection while keys are not (yet) known. Worst case over a
+/// capture: the TCP table's connection cap × this.
+pub const PENDING_CAP: usize = 256 * 1024;
 /// After this many records failed in a row with nothing decrypted, give up on the session.
 pub const MAX_FAILURES_BEFORE_GIVING_UP: u64 = 16;
 
