@@ -359,3 +359,30 @@ fn tls2_legacy_suites_bonus() {
     assert_eq!(decrypted + reasons.len(), 73);
     assert!(decrypted >= 64, "regression: {decrypted} < 64");
 }
+
+/// Cleartext HTTP/2 from the corpus: prior knowledge (nghttp2, draft h2-14 era; tshark needs
+/// `-d tcp.port==3000,http2` and sees 6 requests / 1 response) and `Upgrade: h2c` (1 HTTP/1
+/// request + 1 HTTP/2 request).
+#[test]
+fn corpus_cleartext_http2() {
+    let Some(corpus) = corpus() else { return };
+    let count = |name: &str| {
+        let mut keys = KeyLog::new();
+        let (mut req, mut resp) = (0, 0);
+        read_capture(
+            std::fs::File::open(corpus.join(name)).unwrap(),
+            0,
+            &mut keys,
+            |o| {
+                if let CaptureOutput::Exchange(e) = o {
+                    req += 1;
+                    resp += usize::from(e.response.is_some());
+                }
+            },
+        )
+        .unwrap();
+        (req, resp)
+    };
+    assert_eq!(count("wireshark/packet-h2-14_headers.pcapng"), (6, 1));
+    assert_eq!(count("scapy/http2_h2c.pcap").0, 2);
+}
