@@ -46,6 +46,7 @@ const EXPECTED: &[(&str, &[&str])] = &[
     (
         "fixtures/forum-thread.har",
         &[
+            "authorize-error",
             "id-token-as-access-token",
             "implicit-grant",
             "insufficient-scope",
@@ -174,11 +175,18 @@ fn har_secrets(path: &Path) -> Vec<String> {
                             add(cred.trim());
                         }
                     }
-                    "cookie" | "set-cookie" => {
+                    "cookie" => {
                         for kv in value.split(';') {
                             if let Some((_, v)) = kv.split_once('=') {
                                 add(v.trim());
                             }
+                        }
+                    }
+                    // Only the cookie's value is secret, not its attributes (Expires, Path...).
+                    "set-cookie" => {
+                        let first = value.split(';').next().unwrap_or("");
+                        if let Some((_, v)) = first.split_once('=') {
+                            add(v.trim());
                         }
                     }
                     "location" => texts.push(value.to_string()),
