@@ -103,6 +103,8 @@ impl Proxy {
 
 /// Sends every step to both transports and records any difference in the responses.
 struct Tee {
+    /// The two tenants' fixed clocks, advanced together on every scenario wait.
+    clocks: [Clock; 2],
     direct: CurlDriver,
     proxied: CurlDriver,
     steps: usize,
@@ -140,8 +142,11 @@ impl Transport for Tee {
         Ok(a)
     }
 
-    fn wait_ms(&mut self, _ms: u64) {
-        // Both tenants run on a fixed clock: waiting would change nothing.
+    fn wait_ms(&mut self, ms: u64) {
+        // Both tenants run on fixed clocks: advance them together instead of sleeping.
+        for c in &self.clocks {
+            c.advance_ms(i64::try_from(ms).unwrap_or(i64::MAX));
+        }
     }
 
     fn browser_extras(&self) -> bool {
@@ -154,10 +159,15 @@ fn byte_identical(scenario: Scenario, version: HttpVersion) {
     let (da, db) = (dir.path().join("a"), dir.path().join("b"));
     std::fs::create_dir_all(&da).unwrap();
     std::fs::create_dir_all(&db).unwrap();
-    let direct = serve(scenario, Clock::fixed_ms(SCENARIO_START_MS), &da);
-    let behind = serve(scenario, Clock::fixed_ms(SCENARIO_START_MS), &db);
+    let clocks = [
+        Clock::fixed_ms(SCENARIO_START_MS),
+        Clock::fixed_ms(SCENARIO_START_MS),
+    ];
+    let direct = serve(scenario, clocks[0].clone(), &da);
+    let behind = serve(scenario, clocks[1].clone(), &db);
     let proxy = proxy_for(&behind, dir.path(), &dir.path().join("events.jsonl"));
     let mut tee = Tee {
+        clocks,
         direct: CurlDriver::new(
             mock_tenant::scenario::env::DOMAIN,
             direct.port(),
