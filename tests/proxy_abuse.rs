@@ -86,6 +86,26 @@ async fn thousand_idle_plus_slowloris_and_a_normal_client_is_served() {
         text.contains("authtap_proxy_connections_refused_total 0"),
         "{text}"
     );
+    // Idle connections that never sent a byte were reclaimed by the same timeout.
+    for c in idle.iter_mut().take(20) {
+        let mut b = [0u8; 64];
+        let r = tokio::time::timeout(Duration::from_secs(1), c.read(&mut b)).await;
+        assert!(
+            matches!(r, Ok(Ok(_)) | Ok(Err(_))),
+            "idle connection still open: {r:?}"
+        );
+    }
+    let metrics = curl(vec![format!("http://{m}/metrics")]).await;
+    let text = String::from_utf8_lossy(&metrics.stdout);
+    let active: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("authtap_proxy_connections_active "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap();
+    assert!(
+        active < 10,
+        "connections still held after the header timeout: {active}"
+    );
     drop(idle);
     proxy.shutdown().await.unwrap();
 }

@@ -236,10 +236,16 @@ async fn plain_http_absolute_form_and_non_proxy_requests() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn events_stream_has_exchanges_and_no_raw_secrets() {
+async fn events_stream_and_har_have_exchanges_and_no_raw_secrets() {
     let scratch = Scratch::new();
     let up = start_upstream(&scratch).await;
-    let proxy = start_proxy(proxy_config(&scratch, &up)).await;
+    let mut cfg = proxy_config(&scratch, &up);
+    cfg.har_out = Some(scratch.path("out.har"));
+    let proxy = start_proxy(cfg).await;
+    // The HAR is a valid (empty) document from the start.
+    let har: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(scratch.path("out.har")).unwrap()).unwrap();
+    assert_eq!(har["log"]["entries"].as_array().unwrap().len(), 0);
     let ca = scratch.path("ca").join("authtap-ca.pem");
     let mut a = via_proxy(&proxy, &ca, TENANT, up.addr.port(), "/oauth/token");
     a.extend([
@@ -254,7 +260,21 @@ async fn events_stream_has_exchanges_and_no_raw_secrets() {
     assert!(String::from_utf8_lossy(&via.stdout).contains("opaqueUpstreamSecretToken987"));
     let g = curl(via_proxy(&proxy, &ca, TENANT, up.addr.port(), "/gzip")).await;
     assert_eq!(g.status, 0);
+    let m = proxy.metrics_addr.unwrap();
+    let metrics = curl(vec![format!("http://{m}/metrics")]).await;
+    let text = String::from_utf8_lossy(&metrics.stdout).to_string();
     proxy.shutdown().await.unwrap();
+    assert!(text.contains(r#"authtap_http_exchanges_total{api="authentication",endpoint="/oauth/token",method="POST",status_class="2xx"} 1"#), "{text}");
+    assert!(
+        text.contains("authtap_proxy_tap_exchanges_total 2"),
+        "{text}"
+    );
+    let har_text = std::fs::read_to_string(scratch.path("out.har")).unwrap();
+    let har: serde_json::Value = serde_json::from_str(&har_text).unwrap();
+    let entries = har["log"]["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 2);
+    assert_eq!(entries[0]["request"]["method"], "POST");
+    assert_eq!(entries[0]["response"]["status"], 200);
     let raw = std::fs::read_to_string(scratch.path("events.jsonl")).unwrap();
     for secret in [
         "rawBearerSignature",
@@ -265,6 +285,7 @@ async fn events_stream_has_exchanges_and_no_raw_secrets() {
         "gzippedSecretToken123456",
     ] {
         assert!(!raw.contains(secret), "{secret} leaked into events");
+        assert!(!har_text.contains(secret), "{secret} leaked into the HAR");
     }
     let events = read_events(&scratch.path("events.jsonl"));
     let ex: Vec<_> = events.iter().filter(|e| e["type"] == "exchange").collect();

@@ -1,10 +1,11 @@
 //! `/metrics` (Prometheus text format 0.0.4) and `/healthz` on `--metrics-listen`.
 //!
-//! Owns the minimal proxy metrics exposition: self-health counters from `ProxyStats`, the
-//! tap's counters, the leaf cache, and the per-exchange/per-finding counts kept by the analysis
-//! thread. Must not put unbounded values in labels (see `stats`). Known limit: this is the
-//! minimal set issue 5 asks for; the full registry (`crate::telemetry`) is a separate piece of
-//! work and can replace `render` when it lands.
+//! The body is the shared registry (`sink::prometheus::Metrics`: exchanges, auth failures,
+//! findings, tokens, drops, build info; fed by the analysis thread) followed by the proxy's own
+//! self-health families (`authtap_proxy_*`, from `ProxyStats` atomics read at scrape time).
+//! Proxy drops are synced into `authtap_dropped_total{stage="proxy",...}` at each scrape.
+//! Must not put unbounded values in labels. Known limit: always Prometheus text 0.0.4 (the proxy
+//! families are not OpenMetrics-rendered).
 
 use std::convert::Infallible;
 use std::fmt::Write as _;
@@ -23,18 +24,15 @@ use super::ca::LeafMinter;
 use super::server::RUNNING;
 use super::stats::ProxyStats;
 use super::tap::TapCounters;
+use crate::sink::prometheus::Metrics;
+use crate::telemetry::{DropReason, DropStage};
 
 /// What `/metrics` reads.
 pub struct MetricsSources {
     pub stats: Arc<ProxyStats>,
     pub tap: Arc<TapCounters>,
     pub minter: Arc<LeafMinter>,
-}
-
-fn esc(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+    pub metrics: Arc<Metrics>,
 }
 
 fn counter(out: &mut String, name: &str, help: &str, value: u64) {
@@ -51,17 +49,38 @@ fn gauge(out: &mut String, name: &str, help: &str, value: u64) {
     );
 }
 
-/// Render the exposition text.
-pub fn render(src: &MetricsSources) -> String {
+/// Push the proxy's cumulative drop counters into the shared registry.
+fn sync_drops(src: &MetricsSources) {
     use std::sync::atomic::Ordering::Relaxed;
+    let m = &src.metrics;
+    let t = &src.tap;
+    let leaf = src.minter.stats();
+    let (events_err, har_err) = src
+        .stats
+        .live
+        .lock()
+        .map(|l| (l.events_write_errors, l.har_write_errors))
+        .unwrap_or_default();
+    m.sync_dropped_total(
+        DropStage::Proxy,
+        DropReason::Buffer,
+        t.dropped_queue_full.load(Relaxed),
+    );
+    m.sync_dropped_total(
+        DropStage::Proxy,
+        DropReason::Truncated,
+        t.bodies_capped.load(Relaxed),
+    );
+    m.sync_dropped_total(DropStage::Proxy, DropReason::TableFull, leaf.evicted);
+    m.sync_dropped_total(DropStage::Proxy, DropReason::Other, events_err + har_err);
+}
+
+/// Render the exposition text: the shared registry, then the proxy's self-health families.
+pub fn render(src: &MetricsSources) -> String {
+    sync_drops(src);
+    let mut out = src.metrics.render(false);
     let s = &src.stats;
     let g = ProxyStats::get;
-    let mut out = String::with_capacity(4096);
-    let _ = writeln!(
-        out,
-        "# HELP authtap_build_info Build information.\n# TYPE authtap_build_info gauge\nauthtap_build_info{{version=\"{}\"}} 1",
-        env!("CARGO_PKG_VERSION")
-    );
     counter(
         &mut out,
         "authtap_proxy_connections_total",
@@ -99,6 +118,12 @@ pub fn render(src: &MetricsSources) -> String {
         "Requests answered 502 because the upstream could not be reached.",
         g(&s.upstream_errors),
     );
+    counter(
+        &mut out,
+        "authtap_proxy_bad_requests_total",
+        "Requests answered 400 (not a proxy request, bad CONNECT).",
+        g(&s.bad_requests),
+    );
     let _ = writeln!(
         out,
         "# HELP authtap_proxy_client_tls_failures_total Client TLS handshakes that failed, by reason.\n# TYPE authtap_proxy_client_tls_failures_total counter\n\
@@ -122,40 +147,12 @@ pub fn render(src: &MetricsSources) -> String {
         "Leaf certificates cached.",
         leaf.len as u64,
     );
-    let t = &src.tap;
-    let _ = writeln!(
-        out,
-        "# HELP authtap_dropped_total Data dropped or cut at a cap, by stage and reason.\n# TYPE authtap_dropped_total counter\n\
-         authtap_dropped_total{{stage=\"proxy_tap\",reason=\"queue_full\"}} {}\n\
-         authtap_dropped_total{{stage=\"proxy_tap\",reason=\"body_capped\"}} {}\n\
-         authtap_dropped_total{{stage=\"proxy_tap\",reason=\"body_incomplete\"}} {}\n\
-         authtap_dropped_total{{stage=\"proxy_accept\",reason=\"max_connections\"}} {}\n\
-         authtap_dropped_total{{stage=\"proxy_leaf_cache\",reason=\"evicted\"}} {}",
-        t.dropped_queue_full.load(Relaxed),
-        t.bodies_capped.load(Relaxed),
-        t.bodies_incomplete.load(Relaxed),
-        g(&s.connections_refused),
-        leaf.evicted
+    counter(
+        &mut out,
+        "authtap_proxy_tap_exchanges_total",
+        "Tapped exchanges handed to analysis.",
+        src.tap.sent.load(std::sync::atomic::Ordering::Relaxed),
     );
-    if let Ok(l) = s.live.lock() {
-        let _ = writeln!(out, "# HELP authtap_http_exchanges_total HTTP exchanges seen.\n# TYPE authtap_http_exchanges_total counter");
-        for ((api, endpoint, method, class), n) in &l.exchanges {
-            let _ = writeln!(
-                out,
-                "authtap_http_exchanges_total{{api=\"{}\",endpoint=\"{}\",method=\"{}\",status_class=\"{}\"}} {n}",
-                esc(api), esc(endpoint), esc(method), esc(class)
-            );
-        }
-        let _ = writeln!(out, "# HELP authtap_findings_total Findings reported.\n# TYPE authtap_findings_total counter");
-        for ((rule, sev), n) in &l.findings {
-            let _ = writeln!(
-                out,
-                "authtap_findings_total{{rule=\"{}\",severity=\"{}\"}} {n}",
-                esc(rule),
-                esc(sev)
-            );
-        }
-    }
     out
 }
 

@@ -15,12 +15,13 @@ use std::time::Duration;
 use http::{HeaderMap, Version};
 
 use super::decode::decode_capped;
-use super::stats::{method_label, status_class, ProxyStats, MAX_ENDPOINTS};
+use super::stats::ProxyStats;
 use super::tap::{Captured, Tapped};
 use crate::engine::{Engine, EngineConfig};
 use crate::model::{Body, Exchange, Finding, Headers, Origin, Request, Response, TlsInfo};
 use crate::redact::Redactor;
 use crate::sink::events::EventsWriter;
+use crate::sink::prometheus::Metrics;
 
 /// Something the proxy reports to the analysis thread.
 #[derive(Debug)]
@@ -70,7 +71,10 @@ pub struct LiveConfig {
 /// What the analysis thread needs from a HAR writer.
 pub trait HarSink {
     fn add(&mut self, ex: &Exchange, redactor: &Redactor) -> std::io::Result<()>;
-    fn flush(&mut self) -> std::io::Result<()>;
+    /// Make what was written so far durable and readable (timer, long runs).
+    fn checkpoint(&mut self) -> std::io::Result<()>;
+    /// Close the document (shutdown).
+    fn finish(&mut self) -> std::io::Result<()>;
 }
 
 /// What the analysis thread did, for the run summary.
@@ -82,7 +86,12 @@ pub struct LiveSummary {
 }
 
 /// Run until every sender is gone; then flush and return the summary.
-pub fn run(rx: Receiver<LiveMsg>, mut cfg: LiveConfig, stats: Arc<ProxyStats>) -> LiveSummary {
+pub fn run(
+    rx: Receiver<LiveMsg>,
+    mut cfg: LiveConfig,
+    stats: Arc<ProxyStats>,
+    metrics: Arc<Metrics>,
+) -> LiveSummary {
     let mut engine = Engine::new(EngineConfig {
         tenants: cfg.tenants.clone(),
         jwks: Vec::new(),
@@ -102,7 +111,9 @@ pub fn run(rx: Receiver<LiveMsg>, mut cfg: LiveConfig, stats: Arc<ProxyStats>) -
                 for ev in &pushed.events {
                     redactor.register_event(ev);
                 }
-                count_exchange(&stats, &engine, &ex);
+                let (api, endpoint) = engine.classifier().endpoint(&ex);
+                metrics.observe_exchange(&ex, api, &endpoint);
+                metrics.observe_pushed(&pushed);
                 if let Some(w) = events.as_mut() {
                     if w.exchange(&ex, &redactor).is_err() {
                         note_events_error(&stats);
@@ -110,9 +121,7 @@ pub fn run(rx: Receiver<LiveMsg>, mut cfg: LiveConfig, stats: Arc<ProxyStats>) -
                 }
                 if let Some(h) = cfg.har.as_mut() {
                     if h.add(&ex, &redactor).is_err() {
-                        if let Ok(mut l) = stats.live.lock() {
-                            l.har_write_errors += 1;
-                        }
+                        note_har_error(&stats);
                     }
                 }
                 emit_findings(
@@ -147,7 +156,9 @@ pub fn run(rx: Receiver<LiveMsg>, mut cfg: LiveConfig, stats: Arc<ProxyStats>) -
             }
             Err(RecvTimeoutError::Timeout) => {
                 if let Some(h) = cfg.har.as_mut() {
-                    let _ = h.flush();
+                    if h.checkpoint().is_err() {
+                        note_har_error(&stats);
+                    }
                 }
                 if let Some(w) = events.as_mut() {
                     let _ = w.flush();
@@ -157,10 +168,13 @@ pub fn run(rx: Receiver<LiveMsg>, mut cfg: LiveConfig, stats: Arc<ProxyStats>) -
         }
     }
     let last = engine.finish();
+    metrics.observe_findings(&last);
     summary.findings += last.len() as u64;
     emit_findings(&last, &redactor, &mut events, &cfg.console, &stats);
     if let Some(h) = cfg.har.as_mut() {
-        let _ = h.flush();
+        if h.finish().is_err() {
+            note_har_error(&stats);
+        }
     }
     if let Some(w) = events.as_mut() {
         let _ = w.flush();
@@ -168,27 +182,15 @@ pub fn run(rx: Receiver<LiveMsg>, mut cfg: LiveConfig, stats: Arc<ProxyStats>) -
     summary
 }
 
-fn note_events_error(stats: &ProxyStats) {
+fn note_har_error(stats: &ProxyStats) {
     if let Ok(mut l) = stats.live.lock() {
-        l.events_write_errors += 1;
+        l.har_write_errors += 1;
     }
 }
 
-fn count_exchange(stats: &ProxyStats, engine: &Engine, ex: &Exchange) {
-    let (api, endpoint) = engine.classifier().endpoint(ex);
+fn note_events_error(stats: &ProxyStats) {
     if let Ok(mut l) = stats.live.lock() {
-        let distinct = l.exchanges.len();
-        let mut key = (
-            api.as_str().to_string(),
-            endpoint,
-            method_label(&ex.request.method).to_string(),
-            status_class(ex.status()).to_string(),
-        );
-        if !l.exchanges.contains_key(&key) && distinct >= MAX_ENDPOINTS {
-            key.1 = "other".to_string();
-            l.endpoints_folded += 1;
-        }
-        *l.exchanges.entry(key).or_insert(0) += 1;
+        l.events_write_errors += 1;
     }
 }
 
@@ -209,11 +211,6 @@ fn emit_findings<W: Write>(
             if w.finding(f, redactor).is_err() {
                 note_events_error(stats);
             }
-        }
-        if let Ok(mut l) = stats.live.lock() {
-            *l.findings
-                .entry((f.rule.to_string(), f.severity.as_str().to_string()))
-                .or_insert(0) += 1;
         }
     }
     let _ = out.flush();

@@ -3,7 +3,7 @@
 //! Layout: `ca` (root CA, leaf minting + cache), `glob` (`--intercept`), `upstream` (verified
 //! pooled client, `--resolve`), `server` (accept loop, CONNECT, forwarding), `tap` (capped body
 //! copies), `rewind` (peek after CONNECT), `decode` (capped decompression of copies), `live`
-//! (analysis thread: engine, terminal lines, events, HAR), `stats` + `admin` (`/metrics`,
+//! (analysis thread: engine, terminal lines, events, HAR via `har_out`), `stats` + `admin` (`/metrics`,
 //! `/healthz`). This file owns the resolved `ProxyConfig`, start-up and graceful shutdown.
 //!
 //! Must not: bind anything but loopback unless asked (and then it warns), disable upstream
@@ -13,6 +13,7 @@ pub mod admin;
 pub mod ca;
 pub mod decode;
 pub mod glob;
+pub mod har_out;
 pub mod live;
 pub mod rewind;
 pub mod server;
@@ -257,15 +258,9 @@ fn open_events(target: &EventsTarget) -> anyhow::Result<Box<dyn Write + Send>> {
 }
 
 fn open_har(path: &std::path::Path) -> anyhow::Result<Box<dyn HarSink + Send>> {
-    har_sink(path)
-}
-
-/// HAR output through the shared HAR writer.
-fn har_sink(path: &std::path::Path) -> anyhow::Result<Box<dyn HarSink + Send>> {
-    anyhow::bail!(
-        "--har-out {}: HAR export is not available in this build yet (crate::sink::har::HarWriter missing)",
-        path.display()
-    )
+    Ok(Box::new(har_out::HarFile::create(path).with_context(
+        || format!("creating --har-out file {}", path.display()),
+    )?))
 }
 
 /// Start the proxy: load (or create) the CA, bind the listeners and spawn the tasks.
@@ -327,10 +322,12 @@ pub async fn start(config: ProxyConfig) -> anyhow::Result<ProxyHandle> {
         flush_every: config.flush_every,
     };
     let live_stats = stats.clone();
+    let metrics = Arc::new(crate::sink::prometheus::Metrics::new());
+    let live_metrics = metrics.clone();
     std::thread::Builder::new()
         .name("authtap-live".into())
         .spawn(move || {
-            let summary = live::run(live_rx, live_cfg, live_stats);
+            let summary = live::run(live_rx, live_cfg, live_stats, live_metrics);
             let _ = done_tx.send(summary);
         })
         .context("starting the analysis thread")?;
@@ -359,6 +356,7 @@ pub async fn start(config: ProxyConfig) -> anyhow::Result<ProxyHandle> {
             stats: stats.clone(),
             tap: tap_counters,
             minter: minter.clone(),
+            metrics,
         });
         tokio::spawn(admin::serve(l, sources, phase_rx.clone()));
     }

@@ -465,7 +465,10 @@ async fn serve_inner<T>(
         let mut b = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
         b.timer(TokioTimer::new())
             .max_header_list_size(u32::try_from(shared.limits.max_header_bytes).unwrap_or(u32::MAX))
-            .max_concurrent_streams(shared.limits.h2_max_streams);
+            .max_concurrent_streams(shared.limits.h2_max_streams)
+            // Pings find dead peers; an idle-but-alive h2 client is bounded by --max-connections.
+            .keep_alive_interval(Some(Duration::from_secs(30)))
+            .keep_alive_timeout(Duration::from_secs(20));
         let conn = b.serve_connection(io, svc);
         drive!(conn, shared.phase.clone());
     } else {

@@ -1,15 +1,9 @@
 //! Self-health counters of the proxy (atomics, updated on the data path without locks) and the
-//! per-exchange/per-finding counts the analysis thread keeps. Rendered by `admin` as Prometheus
-//! text. Must not hold unbounded label values: every map here is keyed by closed sets (rule ids,
-//! severities, api names, method names folded to a fixed list, status classes, endpoint
-//! templates capped at `MAX_ENDPOINTS` then `other`).
+//! analysis thread's write-error counts. Rendered by `admin` next to the shared registry.
+//! Holds no labels at all, so nothing here can grow.
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
-
-/// Distinct endpoint templates kept as label values before folding into `other`.
-pub const MAX_ENDPOINTS: usize = 200;
 
 #[derive(Debug, Default)]
 pub struct ProxyStats {
@@ -28,14 +22,9 @@ pub struct ProxyStats {
     pub live: Mutex<LiveCounts>,
 }
 
-/// Counts kept by the analysis thread.
+/// Write errors seen by the analysis thread (the registry counts exchanges and findings).
 #[derive(Debug, Default)]
 pub struct LiveCounts {
-    /// (api, endpoint, method, status_class) → n
-    pub exchanges: BTreeMap<(String, String, String, String), u64>,
-    /// (rule, severity) → n
-    pub findings: BTreeMap<(String, String), u64>,
-    pub endpoints_folded: u64,
     pub events_write_errors: u64,
     pub har_write_errors: u64,
 }
@@ -47,30 +36,5 @@ impl ProxyStats {
 
     pub fn get(c: &AtomicU64) -> u64 {
         c.load(Ordering::Relaxed)
-    }
-}
-
-/// Fold a method into a closed set.
-pub fn method_label(m: &str) -> &'static str {
-    match m {
-        "GET" => "GET",
-        "POST" => "POST",
-        "PUT" => "PUT",
-        "PATCH" => "PATCH",
-        "DELETE" => "DELETE",
-        "HEAD" => "HEAD",
-        "OPTIONS" => "OPTIONS",
-        _ => "other",
-    }
-}
-
-pub fn status_class(status: Option<u16>) -> &'static str {
-    match status {
-        Some(100..=199) => "1xx",
-        Some(200..=299) => "2xx",
-        Some(300..=399) => "3xx",
-        Some(400..=499) => "4xx",
-        Some(500..=599) => "5xx",
-        _ => "none",
     }
 }
