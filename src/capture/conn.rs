@@ -7,16 +7,21 @@
 //! Must not: parse TLS records or HTTP/2 frames itself (those live in `capture/tls.rs` and
 //! `capture/http2.rs`), read clocks or files, or keep bytes of connections it cannot parse.
 //!
-//! ## The layers above TCP
+//! ## The seams (for `capture/tls.rs` and `capture/http2.rs`)
 //! - A connection whose client starts with a TLS ClientHello (`16 03 0x`, or an SSLv2-format
-//!   hello), or whose server is first seen sending TLS records, goes to
-//!   `capture::tls::app::TlsApp` (TLS key schedule + HTTP/1 or HTTP/2 by ALPN or content). Its
-//!   pairs become exchanges with `https://` URLs and `Origin::tls` from the session facts; a
-//!   session it gives up on becomes one `CaptureOutput::TlsUndecrypted` with the reason.
-//! - HTTP/2 in clear (prior-knowledge preface `PRI * HTTP/2.0`, or `Upgrade: h2c` + 101) goes to
-//!   `capture::http2::H2Conn`; after an h2c upgrade the HTTP/1 request becomes stream 1, so its
-//!   real response replaces the 101 and each request is still counted once.
-//! - Everything else is HTTP/1 by content (`capture::http1`), or ignored and counted.
+//!   hello) goes to the TLS layer. If [`Plugins::tls`] is set, it is called once per connection
+//!   and the returned [`TlsSession`] receives every ciphertext byte per [`Dir`] (and gaps); it
+//!   hands decrypted application bytes back through the `plain` callback, and those bytes are
+//!   dispatched exactly like plaintext TCP bytes (HTTP/1 or HTTP/2 by content or by its ALPN),
+//!   with URLs in `https://`. Its [`TlsSession::info`] goes into `Origin::tls`; when it ends
+//!   without decrypting anything, [`TlsSession::undecrypted_reason`] becomes a
+//!   `CaptureOutput::TlsUndecrypted`. Without the plugin, every TLS connection is reported as
+//!   undecrypted, with the SNI read from the ClientHello here.
+//! - HTTP/2 (prior-knowledge preface `PRI * HTTP/2.0`, ALPN `h2`, or `Upgrade: h2c` + 101) goes
+//!   to [`Plugins::http2`] when set; the returned [`HttpSession`] yields `HttpPair`s. Without it,
+//!   the connection is counted as unparsed HTTP/2 and noted.
+//! - `PipelineConfig::default()` (in `pipeline.rs`) is where the plugins are registered.
+//!
 //! Known limits: a connection whose first bytes are neither HTTP/1, HTTP/2 nor TLS (and contain
 //! no HTTP/1 message start in the first chunk) is ignored and counted as non-HTTP; WebSocket and
 //! CONNECT tunnels are not followed after the switch.
@@ -24,14 +29,54 @@
 use std::net::SocketAddr;
 
 use super::http1::{Http1Caps, Http1Conn, Http1Stats};
-use super::http2::H2Conn;
 use super::keylog::KeyLog;
 use super::tcp::{looks_like_request_line, Close, ConnMeta, StreamSink};
-use super::tls::app::{TlsApp, TlsAppOutput};
-use super::tls::SessionFacts;
 use super::{CaptureOutput, Dir, HttpPair};
-use crate::decode::body::{decode_body, DEFAULT_DECODED_CAP};
 use crate::model::{Exchange, Micros, Origin, TlsInfo};
+
+/// A TLS decryption engine for one connection (implemented in `capture/tls.rs`).
+pub trait TlsSession {
+    /// Feed ciphertext bytes of `dir`; call `plain` with decrypted application data, in order.
+    fn push(
+        &mut self,
+        dir: Dir,
+        data: &[u8],
+        ts: Micros,
+        keys: &KeyLog,
+        plain: &mut dyn FnMut(Dir, &[u8], Micros),
+    );
+    /// `len` bytes of `dir` were never captured.
+    fn gap(&mut self, dir: Dir, len: u64);
+    /// What is known about the session (SNI, version, ALPN, whether it was decrypted).
+    fn info(&self) -> TlsInfo;
+    /// Why nothing (or not everything) could be decrypted; `None` if decryption worked.
+    fn undecrypted_reason(&self) -> Option<String>;
+}
+
+/// An HTTP parser for one connection other than HTTP/1 (HTTP/2, in `capture/http2.rs`).
+pub trait HttpSession {
+    fn push(&mut self, dir: Dir, data: &[u8], ts: Micros, out: &mut Vec<HttpPair>);
+    fn gap(&mut self, dir: Dir, len: u64, ts: Micros, out: &mut Vec<HttpPair>);
+    /// The connection ended: flush open streams (requests without responses get a note).
+    fn close(&mut self, ts: Micros, out: &mut Vec<HttpPair>);
+}
+
+/// Factories for the optional layers. Plain function pointers keep the config `Copy`.
+#[derive(Clone, Copy, Default)]
+pub struct Plugins {
+    pub tls: Option<fn(&ConnMeta) -> Box<dyn TlsSession>>,
+    /// Arguments: connection, URL scheme (`http`/`https`).
+    pub http2: Option<fn(&ConnMeta, &'static str) -> Box<dyn HttpSession>>,
+}
+
+impl std::fmt::Debug for Plugins {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugins")
+            .field("tls", &self.tls.is_some())
+            .field("http2", &self.http2.is_some())
+            .finish()
+    }
+}
 
 /// Counters of the dispatch layer.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -39,8 +84,8 @@ pub struct ConnStats {
     pub exchanges: u64,
     pub http1_connections: u64,
     pub http2_connections: u64,
-    /// TLS sessions with at least one decrypted record.
-    pub tls_decrypted: u64,
+    /// HTTP/2 connections seen but not parsed (no HTTP/2 layer).
+    pub http2_unparsed: u64,
     pub tls_sessions: u64,
     pub tls_undecrypted: u64,
     /// Connections whose bytes were not HTTP or TLS.
@@ -54,6 +99,7 @@ pub struct ConnStats {
 pub struct ConnCtx<'a> {
     pub input: usize,
     pub keys: &'a KeyLog,
+    pub plugins: Plugins,
     pub http1_caps: &'a Http1Caps,
     pub stats: &'a mut ConnStats,
     pub next_index: &'a mut usize,
@@ -74,7 +120,7 @@ struct Sniff {
 enum App {
     Sniff(Box<Sniff>),
     Http1(Box<Http1Conn>),
-    Http2(Box<H2Conn>),
+    Http2(Box<dyn HttpSession>),
     /// Not parsed; why.
     Opaque,
 }
@@ -82,19 +128,23 @@ enum App {
 const SNIFF_BYTES: usize = 24;
 /// Bytes without any HTTP sign after which a connection is declared non-HTTP.
 const SNIFF_LIMIT: usize = 8 << 10;
+const HELLO_BYTES: usize = 16 << 10;
 
 enum Tls {
     /// Plaintext connection.
     None,
-    App {
-        app: Box<TlsApp>,
-        facts: SessionFacts,
+    /// TLS without a decryption layer: collect the ClientHello for its SNI, then ignore bytes.
+    Blind {
+        hello: Vec<u8>,
+        info: TlsInfo,
         reported: bool,
     },
+    Session(Box<dyn TlsSession>),
 }
 
 /// One connection above TCP.
 pub struct Conn {
+    meta: ConnMeta,
     label: String,
     server: String,
     scheme: &'static str,
@@ -113,7 +163,8 @@ impl Conn {
         }
         let tls = match &self.tls {
             Tls::None => None,
-            Tls::App { facts, .. } => Some(tls_info(facts)),
+            Tls::Blind { info, .. } => Some(info.clone()),
+            Tls::Session(s) => Some(s.info()),
         };
         for pair in self.pairs.drain(..) {
             let duration_ms = match (pair.started, pair.ended) {
@@ -209,8 +260,16 @@ impl Conn {
     }
 
     fn start_http2(&mut self, ctx: &mut ConnCtx<'_>) -> App {
-        ctx.stats.http2_connections += 1;
-        App::Http2(Box::new(H2Conn::new(self.scheme, None)))
+        match ctx.plugins.http2 {
+            Some(make) => {
+                ctx.stats.http2_connections += 1;
+                App::Http2(make(&self.meta, self.scheme))
+            }
+            None => {
+                ctx.stats.http2_unparsed += 1;
+                App::Opaque
+            }
+        }
     }
 
     fn feed_app(&mut self, dir: Dir, data: &[u8], ts: Micros, ctx: &mut ConnCtx<'_>) {
@@ -224,18 +283,8 @@ impl Conn {
                     self.switch(up, ts, ctx);
                 }
             }
-            App::Http2(h) => {
-                let pairs = h.push(dir, data, ts);
-                self.take_h2(pairs);
-            }
+            App::Http2(h) => h.push(dir, data, ts, &mut self.pairs),
             App::Sniff(..) | App::Opaque => {}
-        }
-    }
-
-    fn take_h2(&mut self, pairs: Vec<HttpPair>) {
-        for mut p in pairs {
-            decode_h2_body(&mut p);
-            self.pairs.push(p);
         }
     }
 
@@ -243,18 +292,8 @@ impl Conn {
         if let App::Http1(h) = &self.app {
             ctx.stats.http1.add(h.stats());
         }
-        if up.protocol.trim().eq_ignore_ascii_case("h2c") {
-            // The upgraded request becomes stream 1; its real response replaces the 101.
-            let request = match self.pairs.pop() {
-                Some(p) if p.response.as_ref().is_some_and(|r| r.status == 101) => Some(p.request),
-                Some(p) => {
-                    self.pairs.push(p);
-                    None
-                }
-                None => None,
-            };
-            ctx.stats.http2_connections += 1;
-            self.app = App::Http2(Box::new(H2Conn::after_upgrade(self.scheme, request)));
+        if up.protocol.trim().eq_ignore_ascii_case("h2c") && ctx.plugins.http2.is_some() {
+            self.app = self.start_http2(ctx);
             self.feed_app(Dir::ClientToServer, &up.client_rest, ts, ctx);
             self.feed_app(Dir::ServerToClient, &up.server_rest, ts, ctx);
         } else {
@@ -278,107 +317,39 @@ impl Conn {
         match &mut self.app {
             App::Sniff(sn) => sn.gapped[usize::from(dir == Dir::ServerToClient)] = true,
             App::Http1(h) => h.gap(dir, len, ts, &mut self.pairs),
-            App::Http2(_) => {
-                // HTTP/2 framing cannot resume after lost bytes; the open streams are flushed.
-                if let App::Http2(mut h) = std::mem::replace(&mut self.app, App::Opaque) {
-                    let mut pairs = h.finish();
-                    for p in &mut pairs {
-                        p.notes.push(format!(
-                            "gap of {len} bytes in the connection; HTTP/2 parsing stopped"
-                        ));
-                    }
-                    self.take_h2(pairs);
-                }
-            }
+            App::Http2(h) => h.gap(dir, len, ts, &mut self.pairs),
             App::Opaque => {}
         }
     }
 
-    /// Handle what the TLS layer produced: pairs, and at most one undecrypted report.
-    fn tls_outputs(&mut self, outs: Vec<TlsAppOutput>, ctx: &mut ConnCtx<'_>) {
-        for o in outs {
-            match o {
-                TlsAppOutput::Pair(p, facts) => {
-                    if let Tls::App { facts: f, .. } = &mut self.tls {
-                        *f = facts;
-                    }
-                    self.pairs.push(p);
-                }
-                TlsAppOutput::Undecrypted {
-                    reason,
-                    facts,
-                    time,
-                } => {
-                    let Tls::App {
-                        facts: f, reported, ..
-                    } = &mut self.tls
-                    else {
-                        continue;
-                    };
-                    *f = facts;
-                    if std::mem::replace(reported, true) {
-                        continue;
-                    }
-                    ctx.stats.tls_undecrypted += 1;
-                    (ctx.out)(CaptureOutput::TlsUndecrypted {
-                        input: ctx.input,
-                        sni: f.sni.clone(),
-                        server: self.server.clone(),
-                        reason: reason.to_string(),
-                        time: self.first.or(Some(time)),
-                    });
-                }
+    fn report_tls(&mut self, ts: Micros, ctx: &mut ConnCtx<'_>) {
+        let reason = match &mut self.tls {
+            Tls::Blind { reported, info, .. } if !*reported => {
+                *reported = true;
+                let _ = info;
+                Some(
+                    "no TLS decryption layer for this capture; the traffic is encrypted"
+                        .to_string(),
+                )
             }
-        }
-        self.emit(ctx);
+            Tls::Session(s) => s.undecrypted_reason(),
+            _ => None,
+        };
+        let Some(reason) = reason else { return };
+        let sni = match &self.tls {
+            Tls::Blind { info, .. } => info.sni.clone(),
+            Tls::Session(s) => s.info().sni,
+            Tls::None => None,
+        };
+        ctx.stats.tls_undecrypted += 1;
+        (ctx.out)(CaptureOutput::TlsUndecrypted {
+            input: ctx.input,
+            sni,
+            server: self.server.clone(),
+            reason,
+            time: self.first.or(Some(ts)),
+        });
     }
-}
-
-fn tls_info(f: &SessionFacts) -> TlsInfo {
-    TlsInfo {
-        sni: f.sni.clone(),
-        version: f.version.clone(),
-        alpn: f.alpn.clone(),
-        decrypted: f.decrypted,
-    }
-}
-
-/// HTTP/2 bodies arrive content-encoded; decode them like HTTP/1 bodies (capped).
-fn decode_h2_body(p: &mut HttpPair) {
-    let bodies = [(
-        p.request
-            .headers
-            .get("content-encoding")
-            .map(str::to_string),
-        &mut p.request.body,
-    )];
-    for (enc, body) in bodies {
-        decode_in_place(enc.as_deref(), body, &mut p.notes, "request");
-    }
-    if let Some(r) = p.response.as_mut() {
-        let enc = r.headers.get("content-encoding").map(str::to_string);
-        decode_in_place(enc.as_deref(), &mut r.body, &mut p.notes, "response");
-    }
-}
-
-fn decode_in_place(
-    enc: Option<&str>,
-    body: &mut crate::model::Body,
-    notes: &mut Vec<String>,
-    what: &str,
-) {
-    let Some(enc) = enc.filter(|e| !e.trim().eq_ignore_ascii_case("identity")) else {
-        return;
-    };
-    if body.data.is_empty() {
-        return;
-    }
-    let d = decode_body(Some(enc), &body.data, DEFAULT_DECODED_CAP);
-    if let Some(e) = &d.error {
-        notes.push(format!("{what} body: {e}"));
-    }
-    body.truncated |= d.truncated || d.error.is_some();
-    body.data = d.data;
 }
 
 /// Is `data` a prefix that could still become a request line or TLS hello with more bytes?
@@ -400,6 +371,7 @@ fn is_tls_start(data: &[u8]) -> bool {
 impl<'a> StreamSink<ConnCtx<'a>> for Conn {
     fn open(meta: &ConnMeta, _ts: Micros, _ctx: &mut ConnCtx<'a>) -> Self {
         Conn {
+            meta: meta.clone(),
             label: format!("{} -> {}", meta.client, meta.server),
             server: fmt_addr(meta.server),
             scheme: "http",
@@ -425,19 +397,49 @@ impl<'a> StreamSink<ConnCtx<'a>> for Conn {
             if tls {
                 ctx.stats.tls_sessions += 1;
                 self.scheme = "https";
-                self.tls = Tls::App {
-                    app: Box::new(TlsApp::new(self.server.clone())),
-                    facts: SessionFacts::default(),
-                    reported: false,
+                self.tls = match ctx.plugins.tls {
+                    Some(make) => Tls::Session(make(&self.meta)),
+                    None => Tls::Blind {
+                        hello: Vec::new(),
+                        info: TlsInfo::default(),
+                        reported: false,
+                    },
                 };
             }
         }
         match &mut self.tls {
             Tls::None => self.app_data(dir, data, ts, ctx),
-            Tls::App { app, .. } => {
-                let mut outs = Vec::new();
-                app.push(dir, data, ts, ctx.keys, &mut outs);
-                self.tls_outputs(outs, ctx);
+            Tls::Blind {
+                hello,
+                info,
+                reported,
+            } => {
+                if dir == Dir::ClientToServer && !*reported && hello.len() < HELLO_BYTES {
+                    let room = HELLO_BYTES - hello.len();
+                    hello.extend_from_slice(data.get(..room.min(data.len())).unwrap_or(&[]));
+                    match parse_client_hello(hello) {
+                        Hello::NeedMore if hello.len() < HELLO_BYTES => return,
+                        Hello::Parsed { sni, alpn } => {
+                            info.sni = sni;
+                            info.alpn = alpn;
+                        }
+                        _ => {}
+                    }
+                    *hello = Vec::new();
+                    self.report_tls(ts, ctx);
+                } else if !*reported {
+                    self.report_tls(ts, ctx);
+                }
+            }
+            Tls::Session(s) => {
+                let keys = ctx.keys;
+                let mut plain: Vec<(Dir, Vec<u8>, Micros)> = Vec::new();
+                s.push(dir, data, ts, keys, &mut |d, p, t| {
+                    plain.push((d, p.to_vec(), t))
+                });
+                for (d, p, t) in plain {
+                    self.app_data(d, &p, t, ctx);
+                }
             }
         }
     }
@@ -445,19 +447,13 @@ impl<'a> StreamSink<ConnCtx<'a>> for Conn {
     fn gap(&mut self, dir: Dir, len: u64, ts: Micros, ctx: &mut ConnCtx<'a>) {
         match &mut self.tls {
             Tls::None => self.app_gap(dir, len, ts),
-            // The TLS layer notices lost record framing itself (it reports a desync).
-            Tls::App { .. } => {}
+            Tls::Blind { .. } => {}
+            Tls::Session(s) => s.gap(dir, len),
         }
         self.emit(ctx);
     }
 
     fn end(&mut self, dir: Dir, ts: Micros, ctx: &mut ConnCtx<'a>) {
-        if let Tls::App { app, .. } = &mut self.tls {
-            let mut outs = Vec::new();
-            app.end(dir, ts, &mut outs);
-            self.tls_outputs(outs, ctx);
-            return;
-        }
         if let App::Http1(h) = &mut self.app {
             h.end(dir, ts, &mut self.pairs);
         }
@@ -489,21 +485,15 @@ impl<'a> StreamSink<ConnCtx<'a>> for Conn {
                 h.close(ts, &mut self.pairs);
                 ctx.stats.http1.add(h.stats());
             }
-            App::Http2(h) => {
-                let pairs = h.finish();
-                self.take_h2(pairs);
-            }
+            App::Http2(h) => h.close(ts, &mut self.pairs),
             App::Sniff(..) | App::Opaque => {}
         }
-        if let Tls::App { app, .. } = &mut self.tls {
-            let mut outs = Vec::new();
-            app.close(ts, ctx.keys, &mut outs);
-            self.tls_outputs(outs, ctx);
-            if let Tls::App { facts, .. } = &self.tls {
-                if facts.decrypted {
-                    ctx.stats.tls_decrypted += 1;
-                }
-            }
+        if let Tls::Blind {
+            reported: false, ..
+        }
+        | Tls::Session(_) = self.tls
+        {
+            self.report_tls(ts, ctx);
         }
         self.emit(ctx);
     }
@@ -511,6 +501,123 @@ impl<'a> StreamSink<ConnCtx<'a>> for Conn {
 
 fn fmt_addr(a: SocketAddr) -> String {
     a.to_string()
+}
+
+enum Hello {
+    NeedMore,
+    Parsed {
+        sni: Option<String>,
+        alpn: Option<String>,
+    },
+    NotHello,
+}
+
+/// Read SNI and the first ALPN protocol from a TLS ClientHello (first handshake message, which
+/// may span several records).
+fn parse_client_hello(data: &[u8]) -> Hello {
+    // Reassemble the handshake bytes from consecutive handshake records.
+    let mut hs = Vec::new();
+    let mut at = 0usize;
+    while let Some(hdr) = data.get(at..at + 5) {
+        if hdr.first() != Some(&0x16) {
+            break;
+        }
+        let len = usize::from(u16::from_be_bytes([hdr[3], hdr[4]]));
+        let body = data
+            .get(at + 5..(at + 5 + len).min(data.len()))
+            .unwrap_or(&[]);
+        hs.extend_from_slice(body);
+        if body.len() < len {
+            break;
+        }
+        at += 5 + len;
+    }
+    if data.first() != Some(&0x16) {
+        return Hello::NotHello;
+    }
+    let mut r = Reader { d: &hs, at: 0 };
+    let Some(kind) = r.u8() else {
+        return Hello::NeedMore;
+    };
+    if kind != 1 {
+        return Hello::NotHello;
+    }
+    let Some(len) = r.u24() else {
+        return Hello::NeedMore;
+    };
+    if hs.len() < 4 + len {
+        return Hello::NeedMore;
+    }
+    let mut r = Reader {
+        d: hs.get(4..4 + len).unwrap_or(&[]),
+        at: 0,
+    };
+    let mut sni = None;
+    let mut alpn = None;
+    let ok = (|| -> Option<()> {
+        r.skip(2 + 32)?;
+        let sid = usize::from(r.u8()?);
+        r.skip(sid)?;
+        let cs = usize::from(r.u16()?);
+        r.skip(cs)?;
+        let comp = usize::from(r.u8()?);
+        r.skip(comp)?;
+        let ext_len = usize::from(r.u16()?);
+        let end = r.at + ext_len;
+        while r.at + 4 <= end {
+            let t = r.u16()?;
+            let l = usize::from(r.u16()?);
+            let body = r.take(l)?;
+            let mut e = Reader { d: body, at: 0 };
+            match t {
+                0 => {
+                    e.u16()?;
+                    if e.u8()? == 0 {
+                        let n = usize::from(e.u16()?);
+                        sni = Some(String::from_utf8_lossy(e.take(n)?).into_owned());
+                    }
+                }
+                16 => {
+                    e.u16()?;
+                    let n = usize::from(e.u8()?);
+                    alpn = Some(String::from_utf8_lossy(e.take(n)?).into_owned());
+                }
+                _ => {}
+            }
+        }
+        Some(())
+    })();
+    let _ = ok;
+    Hello::Parsed { sni, alpn }
+}
+
+struct Reader<'a> {
+    d: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let s = self.d.get(self.at..self.at.checked_add(n)?)?;
+        self.at += n;
+        Some(s)
+    }
+    fn skip(&mut self, n: usize) -> Option<()> {
+        self.take(n).map(|_| ())
+    }
+    fn u8(&mut self) -> Option<u8> {
+        self.take(1)?.first().copied()
+    }
+    fn u16(&mut self) -> Option<u16> {
+        let s = self.take(2)?;
+        Some(u16::from_be_bytes([*s.first()?, *s.get(1)?]))
+    }
+    fn u24(&mut self) -> Option<usize> {
+        let s = self.take(3)?;
+        Some(
+            usize::from(*s.first()?) << 16 | usize::from(*s.get(1)?) << 8 | usize::from(*s.get(2)?),
+        )
+    }
 }
 
 /// Test helpers shared with other capture modules' tests.
@@ -545,5 +652,28 @@ pub(crate) mod tests_support {
         rec.extend_from_slice(&(hs.len() as u16).to_be_bytes());
         rec.extend_from_slice(&hs);
         rec
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tests_support::client_hello;
+    use super::*;
+
+    #[test]
+    fn sni_and_alpn_from_hello() {
+        let h = client_hello("tenant.eu.auth0.com");
+        match parse_client_hello(&h) {
+            Hello::Parsed { sni, alpn } => {
+                assert_eq!(sni.as_deref(), Some("tenant.eu.auth0.com"));
+                assert_eq!(alpn.as_deref(), Some("h2"));
+            }
+            _ => panic!("not parsed"),
+        }
+        assert!(matches!(parse_client_hello(&h[..20]), Hello::NeedMore));
+        assert!(matches!(parse_client_hello(b"GET /"), Hello::NotHello));
+        for n in 0..h.len() {
+            let _ = parse_client_hello(&h[..n]);
+        }
     }
 }

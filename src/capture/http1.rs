@@ -8,9 +8,8 @@
 //! Must not: read clocks or sockets, hold unbounded data, or panic on any byte sequence.
 //!
 //! Caps (see [`Http1Caps`]): header block 64 KiB, raw body kept 2 MiB per message (beyond that the
-//! body is marked truncated), decoded body 8 MiB, 256 requests or 4 MiB of request bodies waiting
-//! for responses (the oldest is then emitted unanswered). Every cap hit is counted in
-//! [`Http1Stats`] and noted on the exchange.
+//! body is marked truncated), decoded body 8 MiB, 1024 requests waiting for a response. Every cap
+//! hit is counted in [`Http1Stats`] and noted on the exchange.
 //! Known limits: after a gap in a server stream, the next response is paired with the oldest
 //! unanswered request, which may be the wrong one when a whole response was lost; HTTP/0.9 is
 //! not recognised; `Transfer-Encoding` other than chunked is read until close.
@@ -28,8 +27,6 @@ pub struct Http1Caps {
     pub body_bytes: usize,
     pub decoded_bytes: usize,
     pub max_pending: usize,
-    /// Request body bytes held by requests waiting for their responses.
-    pub pending_bytes: usize,
 }
 
 impl Default for Http1Caps {
@@ -38,8 +35,7 @@ impl Default for Http1Caps {
             header_bytes: 64 << 10,
             body_bytes: 2 << 20,
             decoded_bytes: crate::decode::body::DEFAULT_DECODED_CAP,
-            max_pending: 256,
-            pending_bytes: 4 << 20,
+            max_pending: 1024,
         }
     }
 }
@@ -155,8 +151,6 @@ pub struct Http1Conn {
     pending: VecDeque<Pending>,
     upgrade: Option<Upgrade>,
     switching: Option<String>,
-    /// Sum of request body sizes held in `pending`.
-    held: usize,
     stats: Http1Stats,
 }
 
@@ -167,7 +161,7 @@ fn idx(dir: Dir) -> usize {
     }
 }
 
-const MAX_HEADERS: usize = 96;
+const MAX_HEADERS: usize = 128;
 
 impl Http1Conn {
     pub fn new(scheme: &'static str, server: String, caps: Http1Caps) -> Self {
@@ -179,7 +173,6 @@ impl Http1Conn {
             pending: VecDeque::new(),
             upgrade: None,
             switching: None,
-            held: 0,
             stats: Http1Stats::default(),
         }
     }
@@ -593,16 +586,13 @@ impl Http1Conn {
         out: &mut Vec<HttpPair>,
     ) {
         self.stats.requests += 1;
-        while self.pending.len() >= self.caps.max_pending
-            || (self.held > self.caps.pending_bytes && !self.pending.is_empty())
-        {
+        if self.pending.len() >= self.caps.max_pending {
             self.stats.pending_cap_hits += 1;
             if let Some(mut p) = self.pending.pop_front() {
                 self.stats.unanswered += 1;
-                self.held = self.held.saturating_sub(p.pair.request.body.data.len());
                 p.pair.notes.push(format!(
-                    "no response seen before the queue of waiting requests hit its cap ({} requests or {} body bytes)",
-                    self.caps.max_pending, self.caps.pending_bytes
+                    "no response seen before {} later requests queued (cap)",
+                    self.caps.max_pending
                 ));
                 out.push(p.pair);
             }
@@ -766,7 +756,6 @@ impl Http1Conn {
                     &mut self.stats,
                     "request",
                 );
-                self.held += body.data.len();
                 p.pair.request.body = body;
                 p.pair.notes.append(&mut notes);
                 p.req_done = true;
@@ -823,7 +812,6 @@ impl Http1Conn {
             .is_some_and(|p| p.req_done && p.resp_done)
         {
             if let Some(p) = self.pending.pop_front() {
-                self.held = self.held.saturating_sub(p.pair.request.body.data.len());
                 out.push(p.pair);
             }
         }
@@ -1309,36 +1297,6 @@ HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4;ext=1\r\nWiki\r\n5\r\nped
             .iter()
             .any(|n| n.contains("invalid chunk-size")));
         assert_eq!(c.stats().parse_errors, 1);
-    }
-
-    #[test]
-    fn waiting_queue_cap_flushes_oldest() {
-        let mut c = Http1Conn::new(
-            "http",
-            "s:80".into(),
-            Http1Caps {
-                max_pending: 2,
-                ..Http1Caps::default()
-            },
-        );
-        let mut out = Vec::new();
-        feed(
-            &mut c,
-            Dir::ClientToServer,
-            b"GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\nGET /3 HTTP/1.1\r\n\r\n",
-            &mut out,
-        );
-        assert_eq!(out.len(), 1);
-        assert_eq!(out[0].request.url, "http://s:80/1");
-        assert!(out[0].notes[0].starts_with("no response seen before the queue"));
-        assert_eq!((c.stats().pending_cap_hits, c.stats().unanswered), (1, 1));
-        feed(
-            &mut c,
-            Dir::ServerToClient,
-            b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
-            &mut out,
-        );
-        assert_eq!(out[1].request.url, "http://s:80/2");
     }
 
     #[test]

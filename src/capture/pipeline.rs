@@ -7,7 +7,7 @@
 //! Known limits: see the caps in `tcp.rs` and `http1.rs`; they are configured through
 //! [`PipelineConfig`].
 
-use super::conn::{Conn, ConnCtx, ConnStats};
+use super::conn::{Conn, ConnCtx, ConnStats, Plugins};
 use super::http1::Http1Caps;
 use super::keylog::KeyLog;
 use super::packet::{self, Segment, Skip};
@@ -20,6 +20,8 @@ use crate::model::Micros;
 pub struct PipelineConfig {
     pub tcp: TcpCaps,
     pub http1: Http1Caps,
+    /// TLS decryption and HTTP/2 layers; register them here (see `conn.rs`).
+    pub plugins: Plugins,
 }
 
 impl Default for PipelineConfig {
@@ -259,6 +261,12 @@ impl CaptureStats {
                 c.tls_undecrypted
             ));
         }
+        if c.http2_unparsed > 0 {
+            n.push(format!(
+                "{} HTTP/2 connections were seen but not parsed",
+                c.http2_unparsed
+            ));
+        }
         if c.upgrades_not_followed > 0 {
             n.push(format!(
                 "{} connections switched protocols (WebSocket, CONNECT, h2c) and were not followed after the switch",
@@ -338,6 +346,7 @@ impl Pipeline {
         let mut ctx = ConnCtx {
             input: self.input,
             keys,
+            plugins: self.config.plugins,
             http1_caps: &self.config.http1,
             stats: &mut self.conn_stats,
             next_index: &mut self.next_index,
@@ -351,6 +360,7 @@ impl Pipeline {
         let mut ctx = ConnCtx {
             input: self.input,
             keys,
+            plugins: self.config.plugins,
             http1_caps: &self.config.http1,
             stats: &mut self.conn_stats,
             next_index: &mut self.next_index,
@@ -452,7 +462,7 @@ mod tests {
     }
 
     #[test]
-    fn tls_connection_goes_to_the_tls_layer() {
+    fn tls_connection_reported_undecrypted_with_sni() {
         let c = ([192, 168, 1, 5], 51001);
         let s = ([10, 0, 0, 1], 443);
         let hello = crate::capture::conn::tests_support::client_hello("t.eu.auth0.com");
@@ -464,7 +474,15 @@ mod tests {
             p.push_frame(linktype::RAW, f, f.len(), 5, &keys, &mut |o| got.push(o));
         }
         let st = p.finish(&keys, &mut |o| got.push(o));
-        assert!(got.iter().all(|o| !matches!(o, CaptureOutput::Exchange(_))));
-        assert_eq!((st.conn.tls_sessions, st.conn.http1_connections), (1, 0));
+        assert_eq!(got.len(), 1);
+        match &got[0] {
+            CaptureOutput::TlsUndecrypted { sni, server, .. } => {
+                assert_eq!(sni.as_deref(), Some("t.eu.auth0.com"));
+                assert_eq!(server, "10.0.0.1:443");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert_eq!((st.conn.tls_sessions, st.conn.tls_undecrypted), (1, 1));
+        assert_eq!(st.notes(), ["1 TLS sessions could not be decrypted"]);
     }
 }
