@@ -879,9 +879,10 @@ pub fn parse_started(text: &str) -> Option<i64> {
 
 /// Split headers into regular ones and HTTP/2 pseudo-headers.
 fn split_headers(raw: Option<Vec<RawHeader<'_>>>) -> (Headers, Vec<(String, String)>) {
-    let mut headers = Headers::default();
+    let raw = raw.unwrap_or_default();
+    let mut headers = Headers(Vec::with_capacity(raw.len()));
     let mut pseudo = Vec::new();
-    for h in raw.unwrap_or_default() {
+    for h in raw {
         let value = match h.value {
             Some(Scalar::Text(t)) => t.into_owned(),
             Some(other) => other.text(),
