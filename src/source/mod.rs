@@ -2,3 +2,8 @@
 
 pub mod detect;
 pub mod har;
+pub mod keylog_tail;
+#[cfg_attr(not(feature = "live"), allow(dead_code))]
+pub mod live;
+pub mod pcap;
+pub mod proxy;

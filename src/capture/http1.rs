@@ -1,0 +1,1320 @@
+//! HTTP/1.x framing on one reassembled connection (sans-I/O), built on `httparse`.
+//!
+//! Owns: parsing requests and responses from the two byte streams of a connection, pairing them
+//! in order (pipelining), message bodies (Content-Length, chunked with trailers, close-delimited,
+//! none for HEAD/1xx/204/304), interim 1xx responses, `Upgrade`/CONNECT (parsing stops and the
+//! rest of the bytes are handed back through [`Http1Conn::take_upgrade`]), content decoding
+//! through the capped decoders of `decode::body`, and resynchronising after gaps or garbage.
+//! Must not: read clocks or sockets, hold unbounded data, or panic on any byte sequence.
+//!
+//! Caps (see [`Http1Caps`]): header block 64 KiB, raw body kept 2 MiB per message (beyond that the
+//! body is marked truncated), decoded body 8 MiB, 1024 requests waiting for a response. Every cap
+//! hit is counted in [`Http1Stats`] and noted on the exchange.
+//! Known limits: after a gap in a server stream, the next response is paired with the oldest
+//! unanswered request, which may be the wrong one when a whole response was lost; HTTP/0.9 is
+//! not recognised; `Transfer-Encoding` other than chunked is read until close.
+
+use std::collections::VecDeque;
+
+use super::{Dir, HttpPair};
+use crate::decode::body::{decode_body, DecodeError};
+use crate::model::{Body, Headers, Micros, Request, Response};
+
+/// Limits of the HTTP/1 parser.
+#[derive(Debug, Clone)]
+pub struct Http1Caps {
+    pub header_bytes: usize,
+    pub body_bytes: usize,
+    pub decoded_bytes: usize,
+    pub max_pending: usize,
+}
+
+impl Default for Http1Caps {
+    fn default() -> Self {
+        Self {
+            header_bytes: 64 << 10,
+            body_bytes: 2 << 20,
+            decoded_bytes: crate::decode::body::DEFAULT_DECODED_CAP,
+            max_pending: 1024,
+        }
+    }
+}
+
+/// Counters of the HTTP/1 parser.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Http1Stats {
+    pub requests: u64,
+    pub responses: u64,
+    /// 1xx interim responses (100 Continue, 103 Early Hints).
+    pub interim: u64,
+    /// Responses with no request to pair with (capture started mid-connection, or lost request).
+    pub orphan_responses: u64,
+    /// Requests that never got a response.
+    pub unanswered: u64,
+    /// Header blocks or chunk framing that could not be parsed (the stream was resynchronised).
+    pub parse_errors: u64,
+    /// Bytes skipped while looking for the next message start.
+    pub skipped_bytes: u64,
+    pub upgrades: u64,
+    pub bodies_truncated: u64,
+    pub decode_errors: u64,
+    pub pending_cap_hits: u64,
+}
+
+impl Http1Stats {
+    /// Add another connection's counters to these.
+    pub fn add(&mut self, o: &Http1Stats) {
+        self.requests += o.requests;
+        self.responses += o.responses;
+        self.interim += o.interim;
+        self.orphan_responses += o.orphan_responses;
+        self.unanswered += o.unanswered;
+        self.parse_errors += o.parse_errors;
+        self.skipped_bytes += o.skipped_bytes;
+        self.upgrades += o.upgrades;
+        self.bodies_truncated += o.bodies_truncated;
+        self.decode_errors += o.decode_errors;
+        self.pending_cap_hits += o.pending_cap_hits;
+    }
+}
+
+/// The connection switched protocols (101, or a 2xx to CONNECT): bytes after the switch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upgrade {
+    /// Value of the `Upgrade` header (e.g. `h2c`, `websocket`), or `CONNECT` for a tunnel.
+    pub protocol: String,
+    pub client_rest: Vec<u8>,
+    pub server_rest: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Chunk {
+    Size,
+    Data(u64),
+    DataEnd,
+    Trailers,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Waiting for a header block.
+    Idle,
+    Body(u64),
+    Chunked(Chunk),
+    UntilClose,
+    /// Client side: a request asked to switch protocols; hold bytes until the response decides.
+    Paused,
+    /// Protocol switched; bytes are no longer HTTP/1.
+    Switched,
+}
+
+#[derive(Debug, Default)]
+struct Half {
+    buf: Vec<u8>,
+    state: Option<State>,
+    resync: bool,
+    body: Vec<u8>,
+    body_dropped: u64,
+    /// Notes for the message in progress (gaps, truncation).
+    notes: Vec<String>,
+    /// Server side: the response whose body is being read, and whether it has a request.
+    resp: Option<Response>,
+    resp_orphan: bool,
+    /// Notes waiting for the next message of this direction (a gap between messages).
+    pending_note: Option<String>,
+}
+
+impl Half {
+    fn state(&self) -> State {
+        self.state.unwrap_or(State::Idle)
+    }
+}
+
+#[derive(Debug)]
+struct Pending {
+    pair: HttpPair,
+    req_done: bool,
+    resp_done: bool,
+    head: bool,
+    connect: bool,
+    wants_upgrade: bool,
+}
+
+/// HTTP/1.x state for one connection.
+#[derive(Debug)]
+pub struct Http1Conn {
+    scheme: &'static str,
+    /// `ip:port` of the server, used as the URL authority when a request has no Host.
+    server: String,
+    caps: Http1Caps,
+    half: [Half; 2],
+    pending: VecDeque<Pending>,
+    upgrade: Option<Upgrade>,
+    switching: Option<String>,
+    stats: Http1Stats,
+}
+
+fn idx(dir: Dir) -> usize {
+    match dir {
+        Dir::ClientToServer => 0,
+        Dir::ServerToClient => 1,
+    }
+}
+
+const MAX_HEADERS: usize = 128;
+
+impl Http1Conn {
+    pub fn new(scheme: &'static str, server: String, caps: Http1Caps) -> Self {
+        Self {
+            scheme,
+            server,
+            caps,
+            half: [Half::default(), Half::default()],
+            pending: VecDeque::new(),
+            upgrade: None,
+            switching: None,
+            stats: Http1Stats::default(),
+        }
+    }
+
+    pub fn stats(&self) -> &Http1Stats {
+        &self.stats
+    }
+
+    /// Mark `dir` as starting mid-message (capture began mid-connection): look for the next
+    /// message start before parsing.
+    pub fn resync(&mut self, dir: Dir) {
+        self.half[idx(dir)].resync = true;
+    }
+
+    /// After a protocol switch: the protocol and the bytes that followed it, once.
+    pub fn take_upgrade(&mut self) -> Option<Upgrade> {
+        self.upgrade.take()
+    }
+
+    /// Feed in-order bytes of one direction. Completed pairs are appended to `out`.
+    pub fn push(&mut self, dir: Dir, data: &[u8], ts: Micros, out: &mut Vec<HttpPair>) {
+        let i = idx(dir);
+        if self.half[i].state() == State::Switched {
+            return;
+        }
+        if self.half[i].buf.is_empty() {
+            let used = self.process(dir, data, ts, out);
+            let rest = data.get(used..).unwrap_or(&[]);
+            self.keep(i, rest);
+        } else {
+            let mut buf = std::mem::take(&mut self.half[i].buf);
+            buf.extend_from_slice(data);
+            let used = self.process(dir, &buf, ts, out);
+            let rest = buf.get(used..).unwrap_or(&[]);
+            self.keep(i, rest);
+        }
+        self.finish_switch();
+    }
+
+    fn keep(&mut self, i: usize, rest: &[u8]) {
+        let cap = self.caps.header_bytes.saturating_mul(2);
+        let h = &mut self.half[i];
+        let room = cap.saturating_sub(h.buf.len());
+        if rest.len() > room {
+            // Only possible while paused waiting for an upgrade decision.
+            self.stats.skipped_bytes += (rest.len() - room) as u64;
+            h.notes.push(format!(
+                "{} bytes dropped while waiting for the upgrade response",
+                rest.len() - room
+            ));
+        }
+        h.buf
+            .extend_from_slice(rest.get(..room.min(rest.len())).unwrap_or(&[]));
+    }
+
+    /// `len` bytes of `dir` were lost.
+    pub fn gap(&mut self, dir: Dir, len: u64, ts: Micros, out: &mut Vec<HttpPair>) {
+        let i = idx(dir);
+        let side = side_name(dir);
+        let note = format!("gap of {len} bytes in the {side} stream; exchange is incomplete");
+        let h = &mut self.half[i];
+        h.buf.clear();
+        match h.state() {
+            State::Body(rem) if len <= rem => {
+                h.notes.push(note);
+                h.body_dropped += len;
+                h.state = Some(State::Body(rem - len));
+                if rem == len {
+                    self.finish_message(dir, ts, out);
+                }
+            }
+            State::Chunked(Chunk::Data(rem)) if len <= rem => {
+                h.notes.push(note);
+                h.body_dropped += len;
+                h.state = Some(State::Chunked(Chunk::Data(rem - len)));
+            }
+            State::UntilClose => {
+                h.notes.push(note);
+                h.body_dropped += len;
+            }
+            State::Idle => {
+                h.resync = true;
+                let waiting = match dir {
+                    Dir::ServerToClient => self.pending.iter_mut().find(|p| !p.resp_done),
+                    Dir::ClientToServer => None,
+                };
+                match waiting {
+                    // The response to this request may be what was lost.
+                    Some(p) => p.pair.notes.push(note),
+                    None => {
+                        h.pending_note = Some(format!(
+                            "gap of {len} bytes in the {side} stream before this message; messages may be missing"
+                        ))
+                    }
+                }
+            }
+            State::Paused | State::Switched => {}
+            State::Body(_) | State::Chunked(_) => {
+                h.notes.push(note);
+                h.body_dropped += len;
+                self.finish_message(dir, ts, out);
+                self.half[i].resync = true;
+            }
+        }
+    }
+
+    /// `dir` reached its end (FIN): close-delimited bodies complete, partial messages are kept.
+    pub fn end(&mut self, dir: Dir, ts: Micros, out: &mut Vec<HttpPair>) {
+        let i = idx(dir);
+        match self.half[i].state() {
+            State::UntilClose => self.finish_message(dir, ts, out),
+            State::Body(rem) | State::Chunked(Chunk::Data(rem)) => {
+                let side = side_name(dir);
+                self.half[i].notes.push(format!(
+                    "{side} stream ended {rem} bytes before the end of the body"
+                ));
+                self.half[i].body_dropped += rem.max(1);
+                self.finish_message(dir, ts, out);
+            }
+            State::Chunked(_) => {
+                let side = side_name(dir);
+                self.half[i]
+                    .notes
+                    .push(format!("{side} stream ended inside chunked framing"));
+                self.half[i].body_dropped += 1;
+                self.finish_message(dir, ts, out);
+            }
+            State::Idle => {
+                if !self.half[i].buf.is_empty() && !self.half[i].resync {
+                    self.stats.parse_errors += 1;
+                    self.stats.skipped_bytes += self.half[i].buf.len() as u64;
+                    let n = self.half[i].buf.len();
+                    self.note_next_pending(
+                        dir,
+                        format!(
+                            "{n} bytes of an incomplete header block at the end of the {} stream",
+                            side_name(dir)
+                        ),
+                    );
+                }
+                self.half[i].buf.clear();
+            }
+            State::Paused | State::Switched => {}
+        }
+    }
+
+    /// The connection is gone: flush every message in progress and every waiting request.
+    pub fn close(&mut self, ts: Micros, out: &mut Vec<HttpPair>) {
+        self.end(Dir::ClientToServer, ts, out);
+        self.end(Dir::ServerToClient, ts, out);
+        while let Some(mut p) = self.pending.pop_front() {
+            if !p.resp_done {
+                self.stats.unanswered += 1;
+                p.pair.notes.push("no response seen".to_string());
+            }
+            if !p.req_done {
+                p.pair.notes.push("request body incomplete".to_string());
+            }
+            out.push(p.pair);
+        }
+    }
+
+    fn note_next_pending(&mut self, dir: Dir, note: String) {
+        match dir {
+            Dir::ClientToServer => {
+                if let Some(p) = self.pending.back_mut() {
+                    p.pair.notes.push(note);
+                }
+            }
+            Dir::ServerToClient => {
+                if let Some(p) = self.pending.iter_mut().find(|p| !p.resp_done) {
+                    p.pair.notes.push(note);
+                }
+            }
+        }
+    }
+
+    /// Parse as much of `buf` as possible; returns the bytes consumed.
+    fn process(&mut self, dir: Dir, buf: &[u8], ts: Micros, out: &mut Vec<HttpPair>) -> usize {
+        let i = idx(dir);
+        let mut pos = 0usize;
+        loop {
+            let avail = buf.get(pos..).unwrap_or(&[]);
+            match self.half[i].state() {
+                State::Switched => return pos,
+                State::Paused => return pos,
+                State::Idle => {
+                    if avail.is_empty() {
+                        return pos;
+                    }
+                    if self.half[i].resync {
+                        match find_message_start(dir, avail) {
+                            Some(at) => {
+                                self.stats.skipped_bytes += at as u64;
+                                pos += at;
+                                self.half[i].resync = false;
+                            }
+                            None => {
+                                // Keep a short tail: a message start may straddle two chunks.
+                                let keep = avail.len().min(24);
+                                let skip = avail.len() - keep;
+                                self.stats.skipped_bytes += skip as u64;
+                                return pos + skip;
+                            }
+                        }
+                        continue;
+                    }
+                    // Tolerate empty lines between messages.
+                    let blank = avail
+                        .iter()
+                        .take_while(|b| **b == b'\r' || **b == b'\n')
+                        .count();
+                    if blank > 0 {
+                        pos += blank;
+                        continue;
+                    }
+                    match self.parse_head(dir, avail, ts, out) {
+                        Head::Done(n) => pos += n,
+                        Head::NeedMore => {
+                            if avail.len() > self.caps.header_bytes {
+                                self.stats.parse_errors += 1;
+                                let cap = self.caps.header_bytes;
+                                self.half[i].pending_note = Some(format!(
+                                    "header block over the {cap}-byte cap was skipped"
+                                ));
+                                self.half[i].resync = true;
+                                pos += 1;
+                                continue;
+                            }
+                            return pos;
+                        }
+                        Head::Bad => {
+                            self.stats.parse_errors += 1;
+                            self.half[i].resync = true;
+                            pos += 1;
+                        }
+                    }
+                }
+                State::Body(rem) => {
+                    if avail.is_empty() {
+                        return pos;
+                    }
+                    let take = usize::try_from(rem).unwrap_or(usize::MAX).min(avail.len());
+                    self.take_body(i, avail.get(..take).unwrap_or(&[]));
+                    pos += take;
+                    let left = rem - take as u64;
+                    self.half[i].state = Some(State::Body(left));
+                    if left == 0 {
+                        self.finish_message(dir, ts, out);
+                    }
+                }
+                State::UntilClose => {
+                    self.take_body(i, avail);
+                    return buf.len();
+                }
+                State::Chunked(Chunk::Size) => {
+                    let Some(nl) = avail.iter().position(|b| *b == b'\n') else {
+                        if avail.len() > 1024 {
+                            self.chunk_error(
+                                dir,
+                                ts,
+                                out,
+                                "chunk-size line longer than 1024 bytes",
+                            );
+                            continue;
+                        }
+                        return pos;
+                    };
+                    let line = avail.get(..nl).unwrap_or(&[]);
+                    match parse_chunk_size(line) {
+                        Some(0) => self.half[i].state = Some(State::Chunked(Chunk::Trailers)),
+                        Some(n) => self.half[i].state = Some(State::Chunked(Chunk::Data(n))),
+                        None => {
+                            self.chunk_error(dir, ts, out, "invalid chunk-size line");
+                            continue;
+                        }
+                    }
+                    pos += nl + 1;
+                }
+                State::Chunked(Chunk::Data(rem)) => {
+                    if avail.is_empty() {
+                        return pos;
+                    }
+                    let take = usize::try_from(rem).unwrap_or(usize::MAX).min(avail.len());
+                    self.take_body(i, avail.get(..take).unwrap_or(&[]));
+                    pos += take;
+                    let left = rem - take as u64;
+                    self.half[i].state = Some(State::Chunked(if left == 0 {
+                        Chunk::DataEnd
+                    } else {
+                        Chunk::Data(left)
+                    }));
+                }
+                State::Chunked(Chunk::DataEnd) => {
+                    if avail.starts_with(b"\r\n") {
+                        pos += 2;
+                    } else if avail.starts_with(b"\n") {
+                        pos += 1;
+                    } else if avail.len() < 2 {
+                        return pos;
+                    } else {
+                        self.chunk_error(dir, ts, out, "chunk data not followed by CRLF");
+                        continue;
+                    }
+                    self.half[i].state = Some(State::Chunked(Chunk::Size));
+                }
+                State::Chunked(Chunk::Trailers) => {
+                    let Some(nl) = avail.iter().position(|b| *b == b'\n') else {
+                        if avail.len() > self.caps.header_bytes {
+                            self.chunk_error(dir, ts, out, "trailer section over the header cap");
+                            continue;
+                        }
+                        return pos;
+                    };
+                    let line = avail.get(..nl).unwrap_or(&[]);
+                    let line = line.strip_suffix(b"\r").unwrap_or(line);
+                    pos += nl + 1;
+                    if line.is_empty() {
+                        self.finish_message(dir, ts, out);
+                    } else if let Some(c) = line.iter().position(|b| *b == b':') {
+                        let name = String::from_utf8_lossy(line.get(..c).unwrap_or(&[]))
+                            .trim()
+                            .to_string();
+                        let value = String::from_utf8_lossy(line.get(c + 1..).unwrap_or(&[]))
+                            .trim()
+                            .to_string();
+                        self.add_trailer(dir, name, value);
+                    }
+                }
+            }
+        }
+    }
+
+    fn chunk_error(&mut self, dir: Dir, ts: Micros, out: &mut Vec<HttpPair>, why: &str) {
+        let i = idx(dir);
+        self.stats.parse_errors += 1;
+        self.half[i]
+            .notes
+            .push(format!("chunked body broken: {why}"));
+        self.half[i].body_dropped += 1;
+        self.finish_message(dir, ts, out);
+        self.half[i].resync = true;
+    }
+
+    fn take_body(&mut self, i: usize, data: &[u8]) {
+        let h = &mut self.half[i];
+        let room = self.caps.body_bytes.saturating_sub(h.body.len());
+        let take = room.min(data.len());
+        h.body.extend_from_slice(data.get(..take).unwrap_or(&[]));
+        h.body_dropped += (data.len() - take) as u64;
+    }
+
+    fn add_trailer(&mut self, dir: Dir, name: String, value: String) {
+        match dir {
+            Dir::ClientToServer => {
+                if let Some(p) = self.pending.back_mut() {
+                    p.pair.request.headers.push(name, value);
+                }
+            }
+            Dir::ServerToClient => {
+                if let Some(r) = self.half[1].resp.as_mut() {
+                    r.headers.push(name, value);
+                }
+            }
+        }
+    }
+
+    fn parse_head(&mut self, dir: Dir, data: &[u8], ts: Micros, out: &mut Vec<HttpPair>) -> Head {
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        match dir {
+            Dir::ClientToServer => {
+                let mut req = httparse::Request::new(&mut headers);
+                match req.parse(data) {
+                    Ok(httparse::Status::Complete(n)) => {
+                        let method = req.method.unwrap_or("").to_string();
+                        let target = req.path.unwrap_or("").to_string();
+                        let version = req.version.unwrap_or(1);
+                        let hdrs = to_headers(req.headers);
+                        self.start_request(method, &target, version, hdrs, ts, out);
+                        Head::Done(n)
+                    }
+                    Ok(httparse::Status::Partial) => Head::NeedMore,
+                    Err(_) => Head::Bad,
+                }
+            }
+            Dir::ServerToClient => {
+                let mut resp = httparse::Response::new(&mut headers);
+                match resp.parse(data) {
+                    Ok(httparse::Status::Complete(n)) => {
+                        let status = resp.code.unwrap_or(0);
+                        let reason = resp.reason.unwrap_or("").to_string();
+                        let version = resp.version.unwrap_or(1);
+                        let hdrs = to_headers(resp.headers);
+                        self.start_response(status, reason, version, hdrs, ts, out);
+                        Head::Done(n)
+                    }
+                    Ok(httparse::Status::Partial) => Head::NeedMore,
+                    Err(_) => Head::Bad,
+                }
+            }
+        }
+    }
+
+    fn start_request(
+        &mut self,
+        method: String,
+        target: &str,
+        version: u8,
+        headers: Headers,
+        ts: Micros,
+        out: &mut Vec<HttpPair>,
+    ) {
+        self.stats.requests += 1;
+        if self.pending.len() >= self.caps.max_pending {
+            self.stats.pending_cap_hits += 1;
+            if let Some(mut p) = self.pending.pop_front() {
+                self.stats.unanswered += 1;
+                p.pair.notes.push(format!(
+                    "no response seen before {} later requests queued (cap)",
+                    self.caps.max_pending
+                ));
+                out.push(p.pair);
+            }
+        }
+        let url = build_url(self.scheme, &self.server, &method, target, &headers);
+        let head = method.eq_ignore_ascii_case("HEAD");
+        let connect = method.eq_ignore_ascii_case("CONNECT");
+        let wants_upgrade = connect || headers.get("upgrade").is_some();
+        let body_state = request_body(&headers);
+        let mut notes = Vec::new();
+        if let Some(n) = self.half[0].pending_note.take() {
+            notes.push(n);
+        }
+        let mut body_state = match body_state {
+            Ok(s) => s,
+            Err(why) => {
+                self.stats.parse_errors += 1;
+                notes.push(why);
+                State::Idle
+            }
+        };
+        if body_state == State::Body(0) {
+            body_state = State::Idle;
+        }
+        let pair = HttpPair {
+            request: Request {
+                method,
+                url,
+                http_version: version_str(version).to_string(),
+                headers,
+                body: Body::default(),
+            },
+            response: None,
+            started: Some(ts),
+            ended: None,
+            notes,
+        };
+        self.pending.push_back(Pending {
+            pair,
+            req_done: false,
+            resp_done: false,
+            head,
+            connect,
+            wants_upgrade,
+        });
+        let h = &mut self.half[0];
+        h.body.clear();
+        h.body_dropped = 0;
+        h.notes.clear();
+        if body_state == State::Idle {
+            self.finish_message(Dir::ClientToServer, ts, out);
+        } else {
+            self.half[0].state = Some(body_state);
+        }
+    }
+
+    fn start_response(
+        &mut self,
+        status: u16,
+        reason: String,
+        version: u8,
+        headers: Headers,
+        ts: Micros,
+        out: &mut Vec<HttpPair>,
+    ) {
+        let target = self.pending.iter_mut().find(|p| !p.resp_done);
+        let (head, connect, has_req) = match &target {
+            Some(p) => (p.head, p.connect, true),
+            None => (false, false, false),
+        };
+        let response = Response {
+            status,
+            status_text: reason,
+            http_version: version_str(version).to_string(),
+            headers,
+            body: Body::default(),
+        };
+        if (100..200).contains(&status) && status != 101 {
+            self.stats.interim += 1;
+            if let Some(p) = target {
+                p.pair.notes.push(format!(
+                    "interim response {status} {}",
+                    response.status_text
+                ));
+            }
+            return;
+        }
+        self.stats.responses += 1;
+        if !has_req {
+            self.stats.orphan_responses += 1;
+        }
+        let switch = if status == 101 {
+            Some(
+                response
+                    .headers
+                    .get("upgrade")
+                    .unwrap_or("unknown")
+                    .to_string(),
+            )
+        } else if connect && (200..300).contains(&status) {
+            Some("CONNECT".to_string())
+        } else {
+            None
+        };
+        let mut body_state = if head || status == 204 || status == 304 || switch.is_some() {
+            State::Idle
+        } else {
+            match response_body(&response.headers) {
+                Ok(s) => s,
+                Err(why) => {
+                    self.stats.parse_errors += 1;
+                    self.half[1].notes.push(why);
+                    State::UntilClose
+                }
+            }
+        };
+        if body_state == State::Body(0) {
+            body_state = State::Idle;
+        }
+        let h = &mut self.half[1];
+        h.body.clear();
+        h.body_dropped = 0;
+        if let Some(n) = h.pending_note.take() {
+            h.notes.push(n);
+        }
+        h.resp = Some(response);
+        h.resp_orphan = !has_req;
+        if let Some(proto) = switch {
+            self.stats.upgrades += 1;
+            self.switching = Some(proto);
+            self.finish_message(Dir::ServerToClient, ts, out);
+            self.half[1].state = Some(State::Switched);
+            return;
+        }
+        if body_state == State::Idle {
+            self.finish_message(Dir::ServerToClient, ts, out);
+        } else {
+            self.half[1].state = Some(body_state);
+        }
+    }
+
+    /// The message in progress on `dir` is complete (or abandoned): attach its body.
+    fn finish_message(&mut self, dir: Dir, ts: Micros, out: &mut Vec<HttpPair>) {
+        let i = idx(dir);
+        let h = &mut self.half[i];
+        h.state = Some(State::Idle);
+        let raw = std::mem::take(&mut h.body);
+        let dropped = std::mem::replace(&mut h.body_dropped, 0);
+        let mut notes = std::mem::take(&mut h.notes);
+        match dir {
+            Dir::ClientToServer => {
+                let Some(p) = self.pending.back_mut() else {
+                    return;
+                };
+                let body = make_body(
+                    &p.pair.request.headers,
+                    raw,
+                    dropped,
+                    &self.caps,
+                    &mut notes,
+                    &mut self.stats,
+                    "request",
+                );
+                p.pair.request.body = body;
+                p.pair.notes.append(&mut notes);
+                p.req_done = true;
+                if p.wants_upgrade && !p.resp_done {
+                    self.half[0].state = Some(State::Paused);
+                }
+            }
+            Dir::ServerToClient => {
+                let Some(mut resp) = self.half[1].resp.take() else {
+                    return;
+                };
+                let body = make_body(
+                    &resp.headers,
+                    raw,
+                    dropped,
+                    &self.caps,
+                    &mut notes,
+                    &mut self.stats,
+                    "response",
+                );
+                resp.body = body;
+                if self.half[1].resp_orphan {
+                    // Nothing to pair with; counted in `orphan_responses`.
+                    return;
+                }
+                let mut unpause = false;
+                if let Some(p) = self.pending.iter_mut().find(|p| !p.resp_done) {
+                    p.pair.response = Some(resp);
+                    p.pair.ended = Some(ts);
+                    p.pair.notes.append(&mut notes);
+                    p.resp_done = true;
+                    if p.wants_upgrade
+                        && self.switching.is_none()
+                        && self.half[0].state() == State::Paused
+                    {
+                        // The switch was refused: the client stream is HTTP/1 again.
+                        self.half[0].state = Some(State::Idle);
+                        unpause = true;
+                    }
+                }
+                if unpause && !self.half[0].buf.is_empty() {
+                    // A refused upgrade: the client bytes held back are HTTP/1 after all. Parse
+                    // them now, before later responses in this chunk look for their requests.
+                    let buf = std::mem::take(&mut self.half[0].buf);
+                    let used = self.process(Dir::ClientToServer, &buf, ts, out);
+                    let rest = buf.get(used..).unwrap_or(&[]);
+                    self.keep(0, rest);
+                }
+            }
+        }
+        while self
+            .pending
+            .front()
+            .is_some_and(|p| p.req_done && p.resp_done)
+        {
+            if let Some(p) = self.pending.pop_front() {
+                out.push(p.pair);
+            }
+        }
+    }
+
+    /// After a 101 / CONNECT 2xx: stop both directions and hand the rest of the bytes back.
+    fn finish_switch(&mut self) {
+        let Some(protocol) = self.switching.take() else {
+            return;
+        };
+        self.half[0].state = Some(State::Switched);
+        self.half[1].state = Some(State::Switched);
+        let client_rest = std::mem::take(&mut self.half[0].buf);
+        let server_rest = std::mem::take(&mut self.half[1].buf);
+        self.upgrade = Some(Upgrade {
+            protocol,
+            client_rest,
+            server_rest,
+        });
+    }
+
+    /// Bytes of `dir` that arrived after the switch was decided but in the same chunk are kept
+    /// by `push`; this flag says whether the connection is still HTTP/1.
+    pub fn switched(&self) -> bool {
+        self.half[1].state() == State::Switched
+    }
+}
+
+enum Head {
+    Done(usize),
+    NeedMore,
+    Bad,
+}
+
+fn side_name(dir: Dir) -> &'static str {
+    match dir {
+        Dir::ClientToServer => "client",
+        Dir::ServerToClient => "server",
+    }
+}
+
+fn version_str(v: u8) -> &'static str {
+    if v == 0 {
+        "HTTP/1.0"
+    } else {
+        "HTTP/1.1"
+    }
+}
+
+fn to_headers(h: &[httparse::Header<'_>]) -> Headers {
+    let mut out = Vec::with_capacity(h.len());
+    for x in h {
+        out.push((
+            x.name.to_string(),
+            String::from_utf8_lossy(x.value).into_owned(),
+        ));
+    }
+    Headers(out)
+}
+
+fn make_body(
+    headers: &Headers,
+    raw: Vec<u8>,
+    dropped: u64,
+    caps: &Http1Caps,
+    notes: &mut Vec<String>,
+    stats: &mut Http1Stats,
+    what: &str,
+) -> Body {
+    let mime = headers.get("content-type").map(str::to_string);
+    let mut truncated = dropped > 0;
+    if dropped > 0 {
+        stats.bodies_truncated += 1;
+    }
+    // A gap or early end already said why; otherwise it was the size cap.
+    if dropped > 0 && notes.is_empty() {
+        notes.push(format!(
+            "{what} body: {dropped} bytes not captured or over the cap"
+        ));
+    }
+    let enc = headers
+        .get("content-encoding")
+        .filter(|e| !e.trim().eq_ignore_ascii_case("identity"));
+    let data = match enc {
+        Some(enc) if !raw.is_empty() => {
+            let d = decode_body(Some(enc), &raw, caps.decoded_bytes);
+            if d.truncated {
+                truncated = true;
+                stats.bodies_truncated += 1;
+                notes.push(format!(
+                    "{what} body decoded output truncated at {} bytes",
+                    caps.decoded_bytes
+                ));
+            }
+            if let Some(e) = d.error {
+                // A cut body (gap, cap) naturally fails to decode; only count real corruption.
+                if !truncated || matches!(e, DecodeError::Unsupported(_)) {
+                    stats.decode_errors += 1;
+                }
+                truncated = true;
+                notes.push(format!("{what} body: {e}"));
+            }
+            d.data
+        }
+        _ => raw,
+    };
+    Body {
+        data,
+        truncated,
+        mime,
+    }
+}
+
+fn content_length(headers: &Headers) -> Result<Option<u64>, String> {
+    let mut found: Option<u64> = None;
+    for v in headers.get_all("content-length") {
+        for part in v.split(',') {
+            let n: u64 = part.trim().parse().map_err(|_| {
+                format!(
+                    "invalid Content-Length {:?}",
+                    part.chars().take(20).collect::<String>()
+                )
+            })?;
+            if found.is_some_and(|f| f != n) {
+                return Err("conflicting Content-Length values".to_string());
+            }
+            found = Some(n);
+        }
+    }
+    Ok(found)
+}
+
+fn is_chunked(headers: &Headers) -> Option<bool> {
+    let te: Vec<&str> = headers.get_all("transfer-encoding").collect();
+    if te.is_empty() {
+        return None;
+    }
+    let last = te.last().and_then(|v| v.rsplit(',').next()).unwrap_or("");
+    Some(last.trim().eq_ignore_ascii_case("chunked"))
+}
+
+fn request_body(headers: &Headers) -> Result<State, String> {
+    match is_chunked(headers) {
+        Some(true) => return Ok(State::Chunked(Chunk::Size)),
+        Some(false) => {
+            return Err("request Transfer-Encoding is not chunked; body length unknown".into())
+        }
+        None => {}
+    }
+    Ok(State::Body(content_length(headers)?.unwrap_or(0)))
+}
+
+fn response_body(headers: &Headers) -> Result<State, String> {
+    match is_chunked(headers) {
+        Some(true) => return Ok(State::Chunked(Chunk::Size)),
+        Some(false) => return Ok(State::UntilClose),
+        None => {}
+    }
+    Ok(match content_length(headers)? {
+        Some(n) => State::Body(n),
+        None => State::UntilClose,
+    })
+}
+
+fn parse_chunk_size(line: &[u8]) -> Option<u64> {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let end = line.iter().position(|b| *b == b';').unwrap_or(line.len());
+    let hex = std::str::from_utf8(line.get(..end)?).ok()?.trim();
+    if hex.is_empty() || hex.len() > 15 {
+        return None;
+    }
+    u64::from_str_radix(hex, 16).ok()
+}
+
+/// Absolute URL for a request: absolute-form targets as is, otherwise scheme + Host + target.
+fn build_url(scheme: &str, server: &str, method: &str, target: &str, headers: &Headers) -> String {
+    let target = target.split('#').next().unwrap_or("");
+    let lower = target
+        .get(..8)
+        .map(|p| p.to_ascii_lowercase())
+        .unwrap_or_default();
+    if lower.starts_with("http://") || lower.starts_with("https://") {
+        return target.to_string();
+    }
+    let host = headers
+        .get("host")
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+        .unwrap_or(server);
+    if method.eq_ignore_ascii_case("CONNECT") {
+        return format!("{scheme}://{target}");
+    }
+    if target.starts_with('/') {
+        format!("{scheme}://{host}{target}")
+    } else if target == "*" {
+        format!("{scheme}://{host}")
+    } else {
+        format!("{scheme}://{host}/{target}")
+    }
+}
+
+/// Offset of the next plausible message start for `dir` in `data`: at a line start, a request
+/// line (`METHOD SP`) for the client, `HTTP/1.` for the server.
+fn find_message_start(dir: Dir, data: &[u8]) -> Option<usize> {
+    let ok = |at: usize| -> bool {
+        let rest = data.get(at..).unwrap_or(&[]);
+        match dir {
+            Dir::ClientToServer => {
+                super::tcp::looks_like_request_line(rest) && line_has_http_version(rest)
+            }
+            Dir::ServerToClient => rest.starts_with(b"HTTP/1."),
+        }
+    };
+    if ok(0) {
+        return Some(0);
+    }
+    let mut at = 0;
+    while let Some(nl) = data
+        .get(at..)
+        .and_then(|d| d.iter().position(|b| *b == b'\n'))
+    {
+        at += nl + 1;
+        if ok(at) {
+            return Some(at);
+        }
+    }
+    None
+}
+
+/// The request line contains ` HTTP/1.` before its end (or the line is not complete yet).
+fn line_has_http_version(rest: &[u8]) -> bool {
+    let line_end = rest.iter().take(8192).position(|b| *b == b'\n');
+    let line = match line_end {
+        Some(n) => rest.get(..n).unwrap_or(&[]),
+        None => return rest.len() < 8192,
+    };
+    line.windows(8).any(|w| w == b" HTTP/1.")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conn() -> Http1Conn {
+        Http1Conn::new("http", "10.0.0.2:80".into(), Http1Caps::default())
+    }
+
+    fn feed(c: &mut Http1Conn, dir: Dir, data: &[u8], out: &mut Vec<HttpPair>) {
+        c.push(dir, data, 1, out);
+    }
+
+    #[test]
+    fn simple_pair_with_url_and_body() {
+        let mut c = conn();
+        let mut out = Vec::new();
+        feed(&mut c, Dir::ClientToServer, b"POST /oauth/token?x=1#frag HTTP/1.1\r\nHost: t.auth0.com\r\nContent-Length: 5\r\n\r\nab", &mut out);
+        feed(&mut c, Dir::ClientToServer, b"cde", &mut out);
+        assert!(out.is_empty());
+        c.push(
+            Dir::ServerToClient,
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: application/json\r\n\r\n{}",
+            7,
+            &mut out,
+        );
+        assert_eq!(out.len(), 1);
+        let p = &out[0];
+        assert_eq!(p.request.method, "POST");
+        assert_eq!(p.request.url, "http://t.auth0.com/oauth/token?x=1");
+        assert_eq!(p.request.body.data, b"abcde");
+        let r = p.response.as_ref().unwrap();
+        assert_eq!((r.status, r.body.data.as_slice()), (200, &b"{}"[..]));
+        assert_eq!(r.body.mime.as_deref(), Some("application/json"));
+        assert_eq!((p.started, p.ended), (Some(1), Some(7)));
+        assert!(p.notes.is_empty(), "{:?}", p.notes);
+    }
+
+    #[test]
+    fn pipelining_head_204_304_chunked_trailers() {
+        let mut c = conn();
+        let mut out = Vec::new();
+        feed(&mut c, Dir::ClientToServer, b"HEAD /a HTTP/1.1\r\nHost: h\r\n\r\nGET /b HTTP/1.1\r\nHost: h\r\n\r\nGET /c HTTP/1.1\r\nHost: h\r\n\r\nGET /d HTTP/1.1\r\nHost: h\r\n\r\n", &mut out);
+        let resp = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n\
+HTTP/1.1 204 No Content\r\n\r\n\
+HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n\
+HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4;ext=1\r\nWiki\r\n5\r\npedia\r\n0\r\nX-Trailer: yes\r\n\r\n";
+        // Byte by byte, to exercise every partial state.
+        for b in resp.iter() {
+            feed(
+                &mut c,
+                Dir::ServerToClient,
+                std::slice::from_ref(b),
+                &mut out,
+            );
+        }
+        let got: Vec<(String, u16)> = out
+            .iter()
+            .map(|p| (p.request.url.clone(), p.response.as_ref().unwrap().status))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("http://h/a".to_string(), 200),
+                ("http://h/b".into(), 204),
+                ("http://h/c".into(), 304),
+                ("http://h/d".into(), 200)
+            ]
+        );
+        let last = out[3].response.as_ref().unwrap();
+        assert_eq!(last.body.data, b"Wikipedia");
+        assert_eq!(last.headers.get("x-trailer"), Some("yes"));
+        assert_eq!(c.stats().requests, 4);
+    }
+
+    #[test]
+    fn continue_and_close_delimited_gzip() {
+        use std::io::Write;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(b"{\"ok\":true}").unwrap();
+        let gz = gz.finish().unwrap();
+        let mut c = conn();
+        let mut out = Vec::new();
+        feed(
+            &mut c,
+            Dir::ClientToServer,
+            b"POST /u HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n",
+            &mut out,
+        );
+        feed(
+            &mut c,
+            Dir::ServerToClient,
+            b"HTTP/1.1 100 Continue\r\n\r\n",
+            &mut out,
+        );
+        feed(&mut c, Dir::ClientToServer, b"abc", &mut out);
+        let mut resp = b"HTTP/1.0 200 OK\r\nContent-Encoding: gzip\r\n\r\n".to_vec();
+        resp.extend_from_slice(&gz);
+        feed(&mut c, Dir::ServerToClient, &resp, &mut out);
+        assert!(out.is_empty());
+        c.end(Dir::ServerToClient, 9, &mut out);
+        assert_eq!(out.len(), 1);
+        let r = out[0].response.as_ref().unwrap();
+        assert_eq!(r.body.data, b"{\"ok\":true}");
+        assert_eq!(r.http_version, "HTTP/1.0");
+        assert_eq!(out[0].notes, ["interim response 100 Continue"]);
+        assert_eq!(c.stats().interim, 1);
+    }
+
+    #[test]
+    fn unanswered_request_is_kept_with_note() {
+        let mut c = conn();
+        let mut out = Vec::new();
+        feed(
+            &mut c,
+            Dir::ClientToServer,
+            b"GET /x HTTP/1.1\r\n\r\n",
+            &mut out,
+        );
+        c.close(5, &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].request.url, "http://10.0.0.2:80/x");
+        assert_eq!(out[0].notes, ["no response seen"]);
+        assert!(out[0].response.is_none());
+        assert_eq!(c.stats().unanswered, 1);
+    }
+
+    #[test]
+    fn gap_in_body_flags_exchange_and_resync_after_garbage() {
+        let mut c = conn();
+        let mut out = Vec::new();
+        feed(
+            &mut c,
+            Dir::ClientToServer,
+            b"GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\n",
+            &mut out,
+        );
+        feed(
+            &mut c,
+            Dir::ServerToClient,
+            b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nab",
+            &mut out,
+        );
+        c.gap(Dir::ServerToClient, 4, 2, &mut out);
+        feed(&mut c, Dir::ServerToClient, b"ghij", &mut out);
+        assert_eq!(out.len(), 1);
+        let r = out[0].response.as_ref().unwrap();
+        assert_eq!(r.body.data, b"abghij");
+        assert!(r.body.truncated);
+        assert!(
+            out[0]
+                .notes
+                .iter()
+                .any(|n| n.contains("gap of 4 bytes in the server stream")),
+            "{:?}",
+            out[0].notes
+        );
+        // Garbage, then a valid response: resynchronised.
+        c.gap(Dir::ServerToClient, 100, 3, &mut out);
+        feed(
+            &mut c,
+            Dir::ServerToClient,
+            b"tail of something\r\nHTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",
+            &mut out,
+        );
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[1].response.as_ref().unwrap().status, 404);
+        assert!(c.stats().skipped_bytes >= 19);
+    }
+
+    #[test]
+    fn upgrade_h2c_hands_back_rest() {
+        let mut c = conn();
+        let mut out = Vec::new();
+        feed(&mut c, Dir::ClientToServer, b"GET / HTTP/1.1\r\nHost: h\r\nUpgrade: h2c\r\nConnection: Upgrade, HTTP2-Settings\r\n\r\nPRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", &mut out);
+        assert!(c.take_upgrade().is_none());
+        feed(
+            &mut c,
+            Dir::ServerToClient,
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\n\r\n\x00\x00\x00\x04",
+            &mut out,
+        );
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].response.as_ref().unwrap().status, 101);
+        let up = c.take_upgrade().unwrap();
+        assert_eq!(up.protocol, "h2c");
+        assert!(up.client_rest.starts_with(b"PRI * HTTP/2.0"));
+        assert_eq!(up.server_rest, b"\x00\x00\x00\x04");
+        assert!(c.switched());
+        // Refused upgrade: parsing continues.
+        let mut c = conn();
+        let mut out = Vec::new();
+        feed(
+            &mut c,
+            Dir::ClientToServer,
+            b"GET / HTTP/1.1\r\nUpgrade: websocket\r\n\r\nGET /2 HTTP/1.1\r\n\r\n",
+            &mut out,
+        );
+        feed(&mut c, Dir::ServerToClient, b"HTTP/1.1 400 Bad\r\nContent-Length: 0\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", &mut out);
+        assert_eq!(out.len(), 2);
+        assert!(c.take_upgrade().is_none());
+    }
+
+    #[test]
+    fn body_cap_and_broken_chunks() {
+        let mut c = Http1Conn::new(
+            "https",
+            "s:443".into(),
+            Http1Caps {
+                body_bytes: 4,
+                ..Http1Caps::default()
+            },
+        );
+        let mut out = Vec::new();
+        feed(
+            &mut c,
+            Dir::ClientToServer,
+            b"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+            &mut out,
+        );
+        feed(
+            &mut c,
+            Dir::ServerToClient,
+            b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123456789",
+            &mut out,
+        );
+        assert_eq!(out[0].request.url, "https://a/");
+        let b = &out[0].response.as_ref().unwrap().body;
+        assert_eq!((b.data.as_slice(), b.truncated), (&b"0123"[..], true));
+        feed(
+            &mut c,
+            Dir::ClientToServer,
+            b"GET /2 HTTP/1.1\r\n\r\n",
+            &mut out,
+        );
+        feed(
+            &mut c,
+            Dir::ServerToClient,
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+            &mut out,
+        );
+        assert_eq!(out.len(), 2);
+        assert!(out[1]
+            .notes
+            .iter()
+            .any(|n| n.contains("invalid chunk-size")));
+        assert_eq!(c.stats().parse_errors, 1);
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic() {
+        let inputs: [&[u8]; 5] = [
+            b"\x00\xff\r\n\r\n",
+            b"GET / HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n",
+            b"GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 1, 2\r\n\r\n",
+            b"GET / HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
+        ];
+        for i in inputs {
+            let mut c = conn();
+            let mut out = Vec::new();
+            feed(&mut c, Dir::ClientToServer, i, &mut out);
+            feed(&mut c, Dir::ServerToClient, i, &mut out);
+            c.gap(Dir::ClientToServer, 3, 1, &mut out);
+            c.close(2, &mut out);
+        }
+    }
+}
