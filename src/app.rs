@@ -18,6 +18,7 @@ use crate::engine::{Engine, EngineConfig};
 use crate::model::{Exchange, InputSummary, Report};
 use crate::redact::Redactor;
 use crate::sink::har::HarWriter;
+use crate::sink::prometheus::Metrics;
 use crate::sink::{json, terminal};
 use crate::source::detect::{self, Format as InputFormat};
 
@@ -95,6 +96,8 @@ struct Analysis {
     har_out: Option<HarWriter<BufWriter<File>>>,
     /// First error writing `--har-out`; reported after the run.
     har_error: Option<std::io::Error>,
+    /// Metrics for `--metrics-out`.
+    metrics: Option<Metrics>,
     exchanges_in_input: u64,
 }
 
@@ -104,6 +107,11 @@ impl Analysis {
         let pushed = self.engine.push(&ex);
         for ev in &pushed.events {
             self.redactor.register_event(ev);
+        }
+        if let Some(m) = &self.metrics {
+            let (api, endpoint) = self.engine.classifier().endpoint(&ex);
+            m.observe_exchange(&ex, api, &endpoint);
+            m.observe_pushed(&pushed);
         }
         if let Some(w) = self.har_out.as_mut() {
             if let Err(e) = w.write(&ex, &self.redactor) {
@@ -122,8 +130,12 @@ impl Analysis {
                 reason,
                 time,
             } => {
-                self.engine
-                    .note_undecrypted(input, sni.as_deref(), &server, &reason, time);
+                let found =
+                    self.engine
+                        .note_undecrypted(input, sni.as_deref(), &server, &reason, time);
+                if let Some(m) = &self.metrics {
+                    m.observe_findings(&found);
+                }
             }
         }
     }
@@ -146,6 +158,7 @@ pub fn analyze(mut cfg: AnalyzeConfig) -> anyhow::Result<Outcome> {
         redactor: Redactor::new(cfg.include_secrets),
         har_out,
         har_error: None,
+        metrics: cfg.metrics_out.as_ref().map(|_| Metrics::new()),
         exchanges_in_input: 0,
     };
     let mut keylog = std::mem::take(&mut cfg.keylog);
@@ -172,7 +185,13 @@ pub fn analyze(mut cfg: AnalyzeConfig) -> anyhow::Result<Outcome> {
         summary.exchanges = a.exchanges_in_input;
         inputs.push(summary);
     }
-    a.engine.finish();
+    let late = a.engine.finish();
+    if let (Some(m), Some(path)) = (&a.metrics, &cfg.metrics_out) {
+        m.observe_findings(&late);
+        m.set_flows_active(a.engine.flows().len());
+        m.write_textfile(path)
+            .with_context(|| format!("writing metrics to {}", path.display()))?;
+    }
     if let Some(first) = inputs.first_mut() {
         first.notes.extend(a.engine.notes());
     }

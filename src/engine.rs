@@ -10,6 +10,7 @@
 //!   carry their repeat count in the explanation (pushed findings are the first occurrence only);
 //! - `flows()` gives flow summaries with capped evidence lists for timelines, `notes()` the caps
 //!   that were hit.
+//!
 //! Registers nothing about output: sinks redact (findings only name tokens by fingerprint).
 //! Limits: caps are those of `correlate` (flows, tokens, exchanges per flow) and `diagnose`
 //! (findings, evidence, unverified tokens); each hit is counted and reported in `notes()`.
@@ -130,6 +131,15 @@ impl Engine {
         self.correlator.flows()
     }
 
+    /// Evict flows with no event for `max_idle_secs` before `now` (live sources call this
+    /// periodically); returns how many were evicted (also counted in `flows_evicted`).
+    pub fn evict_idle(&mut self, now: crate::model::Micros, max_idle_secs: u64) -> u64 {
+        let idle = i64::try_from(max_idle_secs)
+            .unwrap_or(i64::MAX / 1_000_000)
+            .saturating_mul(1_000_000);
+        self.correlator.evict_idle(now, idle)
+    }
+
     pub fn flows_evicted(&self) -> u64 {
         self.correlator.flows_evicted()
     }
@@ -148,6 +158,12 @@ impl Engine {
             notes.push(format!(
                 "{tokens} token issuances were forgotten (token registry full); later uses of them \
                  appear as unlinked flows."
+            ));
+        }
+        let keys = self.correlator.keys_dropped();
+        if keys > 0 {
+            notes.push(format!(
+                "{keys} join keys (states, codes) were not kept (per-flow key cap); their later events start new flows."
             ));
         }
         let dropped: u64 = self

@@ -76,6 +76,7 @@ impl Story {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn push(
         &mut self,
         method: &str,

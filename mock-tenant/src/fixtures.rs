@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use crate::clock::Clock;
 use crate::har::HarRecorder;
+use crate::scenario::secrets::Recording;
 use crate::scenario::{fixture_tenant, Env, Scenario, ScenarioError};
 
 /// 2026-11-20T09:14:05.120Z — the fixed start of every recorded scenario.
@@ -37,22 +38,34 @@ pub enum FixtureError {
 
 /// Runs `scenario` in-process on a fresh fixture tenant and returns its HAR document.
 pub fn record(scenario: Scenario, sanitized: bool) -> Result<serde_json::Value, FixtureError> {
+    record_with_secrets(scenario, sanitized).map(|(har, _)| har)
+}
+
+/// Like `record`, also returning the raw secrets the run put on the wire (one per line).
+pub fn record_with_secrets(
+    scenario: Scenario,
+    sanitized: bool,
+) -> Result<(serde_json::Value, String), FixtureError> {
     let env = Env::new(crate::scenario::env::DOMAIN);
     let clock = Clock::fixed_ms(SCENARIO_START_MS);
     let tenant = fixture_tenant(&env, scenario.profile(), clock);
     let mut rec = HarRecorder::new(&tenant, &format!("{}/", env.app_origin));
-    scenario
-        .run(&env, &mut rec)
-        .map_err(|source| FixtureError::Scenario {
-            scenario: scenario.name(),
-            source,
-        })?;
+    let secrets = {
+        let mut collecting = Recording::new(&mut rec, &env);
+        scenario
+            .run(&env, &mut collecting)
+            .map_err(|source| FixtureError::Scenario {
+                scenario: scenario.name(),
+                source,
+            })?;
+        collecting.to_text()
+    };
     let title = if sanitized {
         format!("{}-sanitized", scenario.name())
     } else {
         scenario.name().to_string()
     };
-    Ok(rec.to_har(&title, sanitized))
+    Ok((rec.to_har(&title, sanitized), secrets))
 }
 
 /// The fixture files: (file name, scenario, sanitized).
@@ -71,7 +84,7 @@ pub fn gen_fixtures(out: &Path) -> Result<Vec<PathBuf>, FixtureError> {
     })?;
     let mut written = Vec::new();
     for (file, scenario, sanitized) in FILES {
-        let har = record(*scenario, *sanitized)?;
+        let (har, secrets) = record_with_secrets(*scenario, *sanitized)?;
         let mut text = serde_json::to_string_pretty(&har).map_err(|source| FixtureError::Json {
             scenario: scenario.name(),
             source,
@@ -83,6 +96,12 @@ pub fn gen_fixtures(out: &Path) -> Result<Vec<PathBuf>, FixtureError> {
             source,
         })?;
         written.push(path);
+        let spath = out.join(format!("{file}.secrets"));
+        std::fs::write(&spath, secrets).map_err(|source| FixtureError::Write {
+            path: spath.clone(),
+            source,
+        })?;
+        written.push(spath);
     }
     Ok(written)
 }

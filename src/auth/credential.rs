@@ -13,6 +13,8 @@
 //! signature" / "Token has expired" (§2.2); 400 "Bad HTTP authentication header format" (a header
 //! was there but not a JWT, §2.2); or a `WWW-Authenticate` with `error="invalid_token"` or
 //! `"insufficient_scope"`. A 401 "Missing authentication" means there really was none → `None`.
+//! Export tools that keep the header but replace its value (`[REDACTED]`, `Bearer ****`) are
+//! `Stripped` too (`looks_redacted`).
 //! Known limit: a sanitized export of a request that genuinely had no header but got one of those
 //! answers (impossible per Auth0's behaviour) would be mislabelled.
 
@@ -27,8 +29,34 @@ fn malformed(reason: &str) -> Credential {
     }
 }
 
+/// Whether a header value was replaced by an export tool's placeholder (`[REDACTED]`,
+/// `Bearer ****`, `<hidden>`...): the credential is unknown, not malformed.
+pub fn looks_redacted(value: &str) -> bool {
+    let lower = value.trim().to_ascii_lowercase();
+    let cred = lower
+        .split_once(' ')
+        .map(|(_, c)| c.trim())
+        .unwrap_or(lower.as_str());
+    const WORDS: &[&str] = &[
+        "redacted",
+        "filtered",
+        "removed",
+        "sanitized",
+        "sanitised",
+        "hidden",
+        "masked",
+        "omitted",
+    ];
+    // Placeholders are short; a long value is a token even if its base64 spells a word.
+    (lower.len() <= 48 && WORDS.iter().any(|w| lower.contains(w)))
+        || (cred.len() >= 3 && (cred.bytes().all(|b| b == b'*') || cred.bytes().all(|b| b == b'x')))
+}
+
 /// Interpret one `Authorization` header value.
 pub fn from_authorization(value: &str) -> Credential {
+    if looks_redacted(value) {
+        return Credential::Stripped;
+    }
     let v = value.trim_end_matches(['\r', '\n']);
     if v.trim().is_empty() {
         return malformed("the Authorization header is empty; expected `Bearer <access token>`");
@@ -217,6 +245,24 @@ mod tests {
                 other => panic!("{c:?} gave {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn redacted_placeholders_are_stripped() {
+        for v in [
+            "[REDACTED]",
+            "Bearer [redacted]",
+            "Bearer ****",
+            "<hidden>",
+            "Bearer xxxxxxxx",
+            "Bearer [Filtered]",
+        ] {
+            assert_eq!(from_authorization(v), Credential::Stripped, "{v}");
+        }
+        assert!(matches!(
+            from_authorization("Bearer abc.def.ghi"),
+            Credential::Bearer(_)
+        ));
     }
 
     #[test]

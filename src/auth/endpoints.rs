@@ -36,6 +36,8 @@ pub enum AuthEndpoint {
     PasswordlessStart,
     DbConnections,
     DeviceCode,
+    /// `/oauth/par`: pushed authorization request (§3.3).
+    PushedAuthorization,
 }
 
 /// Exact paths, with their template and kind.
@@ -52,6 +54,7 @@ const EXACT: &[(&str, AuthEndpoint)] = &[
     ("/oauth/token", AuthEndpoint::Token),
     ("/oauth/revoke", AuthEndpoint::Revoke),
     ("/oauth/device/code", AuthEndpoint::DeviceCode),
+    ("/oauth/par", AuthEndpoint::PushedAuthorization),
     ("/userinfo", AuthEndpoint::Userinfo),
     ("/.well-known/openid-configuration", AuthEndpoint::Discovery),
     ("/.well-known/jwks.json", AuthEndpoint::Jwks),

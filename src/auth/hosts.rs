@@ -89,7 +89,7 @@ impl TenantHosts {
 
     pub fn is_tenant(&self, host: &str) -> bool {
         let h = normalize(host);
-        is_auth0_cloud_host(&h) || self.custom.iter().any(|c| *c == h)
+        is_auth0_cloud_host(&h) || self.custom.contains(&h)
     }
 }
 

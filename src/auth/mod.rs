@@ -18,7 +18,7 @@
 //! - `/.well-known/jwks.json`: `Jwks` (2xx; its keys are also added to the classifier's key store).
 //! - `/.well-known/openid-configuration`: `Discovery`. `/v2/logout`, `/oidc/logout`: `Logout`.
 //! - `/co/authenticate`, `/usernamepassword/login`, `/mfa/*`, `/passwordless/start`,
-//!   `/dbconnections/*`, `/oauth/device/code`, `/.well-known/{other}`: `AuthOther`.
+//!   `/dbconnections/*`, `/oauth/device/code`, `/oauth/par`, `/.well-known/{other}`: `AuthOther`.
 //! - Unknown tenant paths: nothing, except a form_post callback POST (below).
 //!
 //! Non-tenant hosts: an `AuthorizeResult` (via form_post) for a POST whose form body has `state`
@@ -306,6 +306,7 @@ impl Classifier {
                 | AuthEndpoint::PasswordlessStart
                 | AuthEndpoint::DbConnections
                 | AuthEndpoint::DeviceCode
+                | AuthEndpoint::PushedAuthorization
                 | AuthEndpoint::WellKnownOther => out.push(self.auth_other(ex, template)),
             },
         }

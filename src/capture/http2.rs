@@ -3,21 +3,26 @@
 //!
 //! Owns: frame parsing (DATA, HEADERS, CONTINUATION, PRIORITY, RST_STREAM, SETTINGS,
 //! PUSH_PROMISE, PING, GOAWAY, WINDOW_UPDATE; PADDED and PRIORITY flags), stream bookkeeping and
-//! the request/response built from pseudo-headers. Must not: do I/O or decompress bodies itself
-//! (bodies are handed up raw with their `content-encoding` header; the connection layer decodes).
+//! the request/response built from pseudo-headers; bodies are content-decoded through
+//! `decode::body` (capped). Must not: do I/O.
 //! Limits: `MAX_STREAMS` open streams (more are counted in `streams_dropped`), bodies capped at
-//! `MAX_BODY` (`Body::truncated` + note), frames larger than `MAX_FRAME` stop the direction
+//! `MAX_BODY` per stream and `MAX_CONN_BODY` over the open streams (`Body::truncated` + note), frames larger than `MAX_FRAME` stop the direction
 //! (`desync`), header lists capped by `hpack::MAX_HEADER_LIST`, header blocks spanning
 //! CONTINUATION frames capped at `MAX_HEADER_BLOCK`.
 
+use super::conn::HttpSession;
 use super::hpack::{self, Decoder};
+use super::tcp::ConnMeta;
 use super::{Dir, HttpPair};
+use crate::decode::body::{decode_body, DecodeError, Decoded, DEFAULT_DECODED_CAP};
 use crate::model::{Headers, Micros, Request, Response};
 use std::collections::BTreeMap;
 
 pub const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 pub const MAX_STREAMS: usize = 1000;
 pub const MAX_BODY: usize = 4 * 1024 * 1024;
+/// Body bytes held over all open streams of one connection; beyond it bodies are truncated.
+pub const MAX_CONN_BODY: usize = 16 * 1024 * 1024;
 /// Largest frame buffered (the protocol allows 16 MiB; peers rarely exceed 16 KiB).
 pub const MAX_FRAME: usize = 1 << 20;
 pub const MAX_HEADER_BLOCK: usize = 256 * 1024;
@@ -69,6 +74,8 @@ pub struct H2Conn {
     /// HPACK decoders: [0] decodes what the client sends, [1] what the server sends.
     decoders: [Decoder; 2],
     streams: BTreeMap<u32, Stream>,
+    /// Body bytes currently held by open streams (capped by `MAX_CONN_BODY`).
+    held_body: usize,
     /// "https" or "http" for URLs.
     scheme: String,
     /// Authority used when a request lacks `:authority` (SNI or Host).
@@ -89,6 +96,7 @@ impl H2Conn {
             dirs: [DirState::default(), DirState::default()],
             decoders: [Decoder::new(), Decoder::new()],
             streams: BTreeMap::new(),
+            held_body: 0,
             scheme: scheme.to_string(),
             default_authority,
             stats: H2Stats::default(),
@@ -204,14 +212,18 @@ impl H2Conn {
                     } else {
                         (&mut s.resp_body, &mut s.resp_truncated)
                     };
-                    let room = MAX_BODY.saturating_sub(body.len());
+                    let room = MAX_BODY
+                        .saturating_sub(body.len())
+                        .min(MAX_CONN_BODY.saturating_sub(self.held_body));
                     if data.len() > room {
                         if !*trunc {
                             self.stats.bodies_truncated += 1;
                         }
                         *trunc = true;
                     }
-                    body.extend_from_slice(data.get(..room.min(data.len())).unwrap_or_default());
+                    let take = room.min(data.len());
+                    self.held_body += take;
+                    body.extend_from_slice(data.get(..take).unwrap_or_default());
                     if !client {
                         s.ended = Some(ts);
                     }
@@ -421,6 +433,9 @@ impl H2Conn {
     }
 
     fn emit(&mut self, s: Stream, out: &mut Vec<HttpPair>) {
+        self.held_body = self
+            .held_body
+            .saturating_sub(s.req_body.len() + s.resp_body.len());
         let Some(mut request) = s.request else {
             return; // response without a request we saw (e.g. upgraded stream 1 reported by h1)
         };
@@ -440,15 +455,19 @@ impl H2Conn {
             notes.push("response incomplete (stream not ended)".into());
         }
         if s.req_truncated || s.resp_truncated {
-            notes.push(format!("body truncated at {MAX_BODY} bytes"));
+            notes.push(format!(
+                "body truncated at {MAX_BODY} bytes per stream / {MAX_CONN_BODY} per connection"
+            ));
         }
-        out.push(HttpPair {
+        let mut pair = HttpPair {
             request,
             response,
             started: s.started,
             ended: s.ended,
             notes,
-        });
+        };
+        decode_bodies(&mut pair);
+        out.push(pair);
     }
 
     /// The connection ended: hand out every stream still open, with notes.
@@ -471,6 +490,70 @@ impl H2Conn {
             .max(self.decoders[0].lists_truncated + self.decoders[1].lists_truncated);
         out
     }
+}
+
+/// Factory for `conn::Plugins::http2`.
+pub fn http2_plugin(meta: &ConnMeta, scheme: &'static str) -> Box<dyn HttpSession> {
+    Box::new(H2Conn::new(scheme, Some(meta.server.to_string())))
+}
+
+impl HttpSession for H2Conn {
+    fn push(&mut self, dir: Dir, data: &[u8], ts: Micros, out: &mut Vec<HttpPair>) {
+        out.extend(H2Conn::push(self, dir, data, ts));
+    }
+    fn gap(&mut self, dir: Dir, len: u64, _ts: Micros, _out: &mut Vec<HttpPair>) {
+        // Frame boundaries and the HPACK table are lost for this direction: stop parsing it and
+        // note the open streams.
+        let i = idx(dir);
+        if !self.dirs[i].broken {
+            self.dirs[i].broken = true;
+            self.dirs[i].buf.clear();
+            self.stats.desync += 1;
+            for s in self.streams.values_mut() {
+                s.notes.push(format!(
+                    "gap of {len} bytes in the {} stream; HTTP/2 parsing stopped there",
+                    if i == 0 { "client" } else { "server" }
+                ));
+            }
+        }
+    }
+    fn close(&mut self, _ts: Micros, out: &mut Vec<HttpPair>) {
+        out.extend(self.finish());
+    }
+}
+
+/// HTTP/2 carries bodies with their `content-encoding`; decode them like HTTP/1 does.
+fn decode_bodies(p: &mut HttpPair) {
+    let enc = p
+        .request
+        .headers
+        .get("content-encoding")
+        .map(str::to_string);
+    if enc.is_some() && !p.request.body.data.is_empty() {
+        let d = decode_body(enc.as_deref(), &p.request.body.data, DEFAULT_DECODED_CAP);
+        apply(&mut p.request.body, d, &mut p.notes, "request");
+    }
+    if let Some(r) = p.response.as_mut() {
+        let enc = r.headers.get("content-encoding").map(str::to_string);
+        if enc.is_some() && !r.body.data.is_empty() {
+            let d = decode_body(enc.as_deref(), &r.body.data, DEFAULT_DECODED_CAP);
+            apply(&mut r.body, d, &mut p.notes, "response");
+        }
+    }
+}
+
+fn apply(body: &mut crate::model::Body, d: Decoded, notes: &mut Vec<String>, which: &str) {
+    if let Some(e) = &d.error {
+        notes.push(format!("{which} body: {e}"));
+        if matches!(e, DecodeError::Unsupported(_)) {
+            return; // kept encoded
+        }
+    }
+    if d.truncated {
+        body.truncated = true;
+        notes.push(format!("{which} body decoded output truncated at cap"));
+    }
+    body.data = d.data;
 }
 
 fn unpad(flags: u8, payload: &[u8]) -> Option<&[u8]> {

@@ -8,17 +8,18 @@
 //! issuance was not seen join one Unlinked flow per token.
 //!
 //! Bounds: at most `flow_cap` flows (least recently active evicted first, every eviction counted
-//! in `flows_evicted`); at most `exchanges_per_flow` evidence entries per flow (the rest counted
+//! in `flows_evicted`; `evict_idle` also drops flows idle for longer than a given time); at most `exchanges_per_flow` evidence entries per flow (the rest counted
 //! in `Flow::exchanges_dropped`); the token registry has its own cap. Index keys hold
 //! fingerprints of codes and tokens, never raw values. Must not produce findings or output.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use super::registry::{Issuance, TokenRegistry, DEFAULT_TOKEN_CAP};
 use super::table::{transition, Anomaly, Input, Orphan, Outcome, Phase};
 use crate::model::{
     fingerprint, AuthEvent, AuthorizeRequest, Credential, EventKind, Evidence, Flow, FlowId,
-    FlowKind, Token, TokenRole, TokenSet,
+    FlowKind, Micros, Token, TokenRole, TokenSet,
 };
 
 /// Default number of flows kept.
@@ -27,6 +28,8 @@ pub const DEFAULT_FLOW_CAP: usize = 10_000;
 pub const DEFAULT_EXCHANGES_PER_FLOW: usize = 200;
 /// Anomalies remembered per flow.
 const MAX_ANOMALIES_PER_FLOW: usize = 16;
+/// Join keys (states, codes...) kept per flow; beyond it later events of the flow start new ones.
+const MAX_KEYS_PER_FLOW: usize = 64;
 
 #[derive(Debug, Clone, Copy)]
 pub struct CorrelateConfig {
@@ -61,10 +64,10 @@ pub struct Link {
     pub kind: Option<FlowKind>,
     /// Which line of the transition table fired.
     pub outcome: Outcome,
-    /// The flow's /authorize, when captured.
-    pub authorize: Option<AuthorizeFacts>,
+    /// The flow's /authorize, when captured (shared, cheap to clone).
+    pub authorize: Option<Arc<AuthorizeFacts>>,
     /// For API calls and refresh grants: the issuance of the presented token, when captured.
-    pub token: Option<Issuance>,
+    pub token: Option<Arc<Issuance>>,
 }
 
 impl Link {
@@ -101,12 +104,14 @@ struct FlowEntry {
     host: Option<String>,
     client_id: Option<String>,
     label: String,
-    authorize: Option<AuthorizeFacts>,
+    authorize: Option<Arc<AuthorizeFacts>>,
     exchanges: Vec<Evidence>,
     exchanges_dropped: u64,
     anomalies: Vec<Anomaly>,
     keys: Vec<Key>,
     tick: u64,
+    /// Time of the latest event, when the source gave one (for idle eviction).
+    last_time: Option<Micros>,
 }
 
 /// The bounded flow table plus the token registry.
@@ -124,6 +129,7 @@ pub struct Correlator {
     /// the same exchange when it has no `state`.
     last_authorize: Option<((usize, usize), FlowId)>,
     evicted: u64,
+    keys_dropped: u64,
 }
 
 fn input_of(ev: &AuthEvent) -> Input {
@@ -221,6 +227,7 @@ impl Correlator {
             tick: 0,
             last_authorize: None,
             evicted: 0,
+            keys_dropped: 0,
         }
     }
 
@@ -240,7 +247,7 @@ impl Correlator {
 
     /// Issuance facts of a token, by fingerprint.
     pub fn issuance(&self, fp: &str) -> Option<&Issuance> {
-        self.registry.get(fp)
+        self.registry.get(fp).map(|a| a.as_ref())
     }
 
     /// Anomalies noted on a flow (state reuse, code replay...).
@@ -270,7 +277,7 @@ impl Correlator {
         out
     }
 
-    fn lookup(&self, ev: &AuthEvent) -> (Option<FlowId>, Option<Issuance>) {
+    fn lookup(&self, ev: &AuthEvent) -> (Option<FlowId>, Option<Arc<Issuance>>) {
         let live = |id: Option<&FlowId>| id.copied().filter(|id| self.flows.contains_key(id));
         match &ev.kind {
             EventKind::Authorize(req) => (
@@ -341,7 +348,7 @@ impl Correlator {
         let flow = match outcome {
             Outcome::Ignore => None,
             Outcome::Open(kind, p) | Outcome::Orphan(kind, p, _) => {
-                Some(self.open(kind, p, ev, token.as_ref()))
+                Some(self.open(kind, p, ev, token.as_deref()))
             }
             Outcome::Advance(p) => joined.inspect(|id| self.set_phase(*id, p, None)),
             Outcome::Anomaly(p, a) => joined.inspect(|id| self.set_phase(*id, p, Some(a))),
@@ -357,6 +364,9 @@ impl Correlator {
         };
         self.record(id, ev);
         self.touch(id);
+        if let (Some(f), Some(t)) = (self.flows.get_mut(&id), ev.at.time) {
+            f.last_time = Some(f.last_time.map_or(t, |l| l.max(t)));
+        }
         let entry = self.flows.get(&id);
         Link {
             flow: Some(id),
@@ -408,6 +418,7 @@ impl Correlator {
                 anomalies: Vec::new(),
                 keys: Vec::new(),
                 tick: 0,
+                last_time: None,
             },
         );
         // Later calls with the same token join this flow even when the token's issuing flow
@@ -419,6 +430,27 @@ impl Correlator {
             }
         }
         id
+    }
+
+    /// Evict flows idle since before `now - max_idle` (microseconds), walking from the least
+    /// recently active; stops at the first flow that is still active or has no time. Each
+    /// eviction is counted in `flows_evicted`. Returns how many were evicted. The live sources
+    /// call this as time passes; batch analysis does not need it (the cap still applies).
+    pub fn evict_idle(&mut self, now: Micros, max_idle: Micros) -> u64 {
+        let cutoff = now.saturating_sub(max_idle);
+        let mut n = 0;
+        while let Some((_, &id)) = self.lru.iter().next() {
+            let idle = self
+                .flows
+                .get(&id)
+                .and_then(|f| f.last_time)
+                .is_some_and(|t| t < cutoff);
+            if !idle || !self.evict_oldest() {
+                break;
+            }
+            n += 1;
+        }
+        n
     }
 
     fn evict_oldest(&mut self) -> bool {
@@ -452,11 +484,20 @@ impl Correlator {
 
     fn add_key(&mut self, id: FlowId, key: Key) {
         if let Some(f) = self.flows.get_mut(&id) {
-            if !f.keys.contains(&key) {
+            if f.keys.contains(&key) {
+                self.index.insert(key, id);
+            } else if f.keys.len() < MAX_KEYS_PER_FLOW {
                 f.keys.push(key.clone());
+                self.index.insert(key, id);
+            } else {
+                self.keys_dropped += 1;
             }
-            self.index.insert(key, id);
         }
+    }
+
+    /// Join keys not kept because a flow had `MAX_KEYS_PER_FLOW` already.
+    pub fn keys_dropped(&self) -> u64 {
+        self.keys_dropped
     }
 
     /// Store the event's facts on its flow: evidence, index keys, authorize facts, tokens.
@@ -479,11 +520,11 @@ impl Correlator {
             EventKind::Authorize(req) => {
                 if let Some(f) = self.flows.get_mut(&id) {
                     if f.authorize.is_none() {
-                        f.authorize = Some(AuthorizeFacts {
+                        f.authorize = Some(Arc::new(AuthorizeFacts {
                             request: req.clone(),
                             at: ev.at.clone(),
                             host: ev.host.clone(),
-                        });
+                        }));
                         f.label = authorize_label(req);
                         if f.client_id.is_none() {
                             f.client_id = req.client_id.clone();
@@ -1006,5 +1047,134 @@ mod tests {
             cc_exp("B", NOW + 2),
         ));
         assert_eq!(c.tokens_evicted(), 1);
+    }
+
+    #[test]
+    fn idle_flows_are_evicted_and_counted() {
+        let mut c = Correlator::new(CorrelateConfig::default());
+        for i in 0..3 {
+            let st = format!("s{i}");
+            c.observe(&ev(
+                i,
+                "GET",
+                "/authorize",
+                Some(302),
+                K::Authorize(authorize(Some(&st), "code", "openid", None)),
+            ));
+        }
+        // Exchange i happens at NOW + i ms; keep only flows active within the last 1.5 ms.
+        let now = NOW * 1_000_000 + 2_000;
+        assert_eq!(c.evict_idle(now, 1_500), 1);
+        assert_eq!(c.active_flows(), 2);
+        assert_eq!(c.flows_evicted(), 1);
+        assert_eq!(c.evict_idle(now, 1_500), 0, "nothing else is idle");
+    }
+
+    mod invariants {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// One random step over small pools of states, codes and tokens, so joins happen.
+        fn step(kind: u8, a: u8, b: u8, idx: usize) -> crate::model::AuthEvent {
+            let st = format!("state-{}", a % 4);
+            let code = format!("code-{}-abcdefgh", b % 4);
+            let tok = m2m_jwt(&mgmt_aud(), "read:users", NOW + i64::from(b % 5));
+            match kind % 6 {
+                0 => ev(
+                    idx,
+                    "GET",
+                    "/authorize",
+                    Some(302),
+                    K::Authorize(authorize(Some(&st), "code", "openid", None)),
+                ),
+                1 => ev(
+                    idx,
+                    "GET",
+                    "/cb",
+                    Some(200),
+                    K::AuthorizeResult(code_result(&st, &code)),
+                ),
+                2 => ev(
+                    idx,
+                    "POST",
+                    "/oauth/token",
+                    Some(200),
+                    K::TokenGrant(code_grant(
+                        &code,
+                        true,
+                        false,
+                        token_set(Some(tok), None, None),
+                    )),
+                ),
+                3 => ev(
+                    idx,
+                    "POST",
+                    "/oauth/token",
+                    Some(200),
+                    K::TokenGrant(TokenGrant {
+                        grant_type: Some("client_credentials".into()),
+                        client_id: Some(format!("client-{}", a % 3)),
+                        status: Some(200),
+                        issued: token_set(Some(tok), None, None),
+                        ..TokenGrant::default()
+                    }),
+                ),
+                4 => ev(
+                    idx,
+                    "GET",
+                    "/api/v2/users",
+                    Some(200),
+                    K::ApiCall(mgmt_call(
+                        "GET",
+                        "/api/v2/users",
+                        &["read:users"],
+                        Credential::Bearer(tok),
+                        Some(200),
+                    )),
+                ),
+                _ => ev(
+                    idx,
+                    "GET",
+                    "/api/v2/users",
+                    Some(401),
+                    K::ApiCall(mgmt_call(
+                        "GET",
+                        "/api/v2/users",
+                        &["read:users"],
+                        Credential::None,
+                        Some(401),
+                    )),
+                ),
+            }
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(64))]
+            #[test]
+            fn caps_hold_and_every_flow_is_accounted(
+                steps in proptest::collection::vec((any::<u8>(), any::<u8>(), any::<u8>()), 1..120),
+                flow_cap in 1usize..6,
+                per_flow in 1usize..4,
+                token_cap in 1usize..5,
+            ) {
+                let mut c = Correlator::new(CorrelateConfig { flow_cap, token_cap, exchanges_per_flow: per_flow });
+                let mut d = crate::diagnose::Diagnoser::new();
+                for (i, (k, a, b)) in steps.iter().enumerate() {
+                    let e = step(*k, *a, *b, i);
+                    let link = c.observe(&e);
+                    for f in d.on_event(&e, &link) {
+                        prop_assert!(!f.explanation.contains("code-") && !f.fix.contains("code-"));
+                    }
+                    prop_assert!(c.active_flows() <= flow_cap);
+                    prop_assert!(c.registry.len() <= token_cap);
+                }
+                let flows = c.flows();
+                let opened = c.next_id - 1;
+                prop_assert_eq!(flows.len() as u64 + c.flows_evicted(), opened);
+                for f in &flows {
+                    prop_assert!(f.exchanges.len() <= per_flow);
+                }
+            }
+        }
     }
 }

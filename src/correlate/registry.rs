@@ -6,6 +6,7 @@
 //! then starts an Unlinked flow, which reports say. Must not decide anything about findings.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 
 use crate::model::{Evidence, FlowId, TokenRole};
 
@@ -38,7 +39,7 @@ pub struct Issuance {
 #[derive(Debug)]
 pub struct TokenRegistry {
     cap: usize,
-    map: HashMap<String, Issuance>,
+    map: HashMap<String, Arc<Issuance>>,
     order: VecDeque<String>,
     /// Registrations dropped because the registry was full.
     pub evicted: u64,
@@ -71,10 +72,10 @@ impl TokenRegistry {
             }
         }
         self.order.push_back(fingerprint.to_string());
-        self.map.insert(fingerprint.to_string(), issuance);
+        self.map.insert(fingerprint.to_string(), Arc::new(issuance));
     }
 
-    pub fn get(&self, fingerprint: &str) -> Option<&Issuance> {
+    pub fn get(&self, fingerprint: &str) -> Option<&Arc<Issuance>> {
         self.map.get(fingerprint)
     }
 

@@ -78,10 +78,8 @@ pub fn decode(raw: &str, role: TokenRole) -> Token {
                     });
                 }
             }
-            [h, _, _, _, _] => {
-                if b64_json(h).is_some_and(|v| v.get("enc").is_some()) {
-                    token.format = TokenFormat::Jwe;
-                }
+            [h, _, _, _, _] if b64_json(h).is_some_and(|v| v.get("enc").is_some()) => {
+                token.format = TokenFormat::Jwe;
             }
             _ => {}
         }

@@ -5,7 +5,7 @@
 //! rule) and opaque tokens (no readable `aud`). Limit: custom APIs are only judged by their
 //! "Bad audience" answer, since their identifiers are unknown to authtap.
 
-use super::support::{exchange, fp, is_mgmt_audience, mgmt_audience, status_phrase};
+use super::support::{exchange, fp, has_mgmt_audience, mgmt_audience, status_phrase};
 use super::{Draft, RuleInfo};
 use crate::correlate::{presented_token, Link};
 use crate::model::{Api, AuthEvent, EventKind, Severity, TokenRole};
@@ -35,16 +35,16 @@ pub fn check(ev: &AuthEvent, link: &Link) -> Vec<Draft> {
     if role == TokenRole::Id {
         return Vec::new();
     }
-    let auds = j.audiences();
     let said_bad = call
         .error
         .as_ref()
         .and_then(|e| e.message.as_deref())
         .is_some_and(|m| m.contains("Bad audience"));
-    let mgmt_wrong = call.api == Api::Management && !auds.iter().any(|a| is_mgmt_audience(a));
+    let mgmt_wrong = call.api == Api::Management && !has_mgmt_audience(t);
     if !(said_bad || mgmt_wrong) {
         return Vec::new();
     }
+    let auds = j.audiences();
     let wanted = if call.api == Api::Management {
         mgmt_audience(&ev.host, Some(t))
     } else {

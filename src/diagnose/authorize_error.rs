@@ -81,20 +81,18 @@ pub fn check(ev: &AuthEvent, link: &Link) -> Vec<Draft> {
     let desc = err.description.clone().unwrap_or_default();
     let (meaning, fix) = explain(&err.error, &desc, link, &ev.host);
     let mut evidence = vec![ev.at.clone()];
-    let origin = match &link.authorize {
-        Some(a) => {
-            if a.at.index != ev.at.index || a.at.input != ev.at.input {
-                evidence.push(a.at.clone());
-            }
-            format!(" for {}", exchange(&a.at))
+    let subject = match &link.authorize {
+        Some(a) if a.at.index != ev.at.index || a.at.input != ev.at.input => {
+            evidence.push(a.at.clone());
+            format!("{} (the answer to {})", exchange(&ev.at), exchange(&a.at))
         }
-        None => String::new(),
+        _ => exchange(&ev.at),
     };
     vec![Draft {
         cause: format!("{}|{desc}", err.error),
         title: format!("Authorize failed: {}", err.error),
         explanation: format!(
-            "/authorize answered{origin} with `{}`{}. {meaning} (auth0-facts §2.6)",
+            "{subject} returned the authorize error `{}`{}. {meaning} (auth0-facts §2.6)",
             err.error,
             if desc.is_empty() {
                 String::new()

@@ -8,7 +8,7 @@
 //! user tokens (auth0-facts §1.3) and the PATCH fields current_user tokens cannot change.
 
 use super::support::{
-    fp, is_current_user_scope, is_mgmt_audience, is_user_token, mgmt_audience, scopes,
+    fp, has_mgmt_audience, is_current_user_scope, is_user_token, mgmt_audience, scopes,
     status_phrase, token_scopes,
 };
 use super::{Draft, RuleInfo};
@@ -54,8 +54,12 @@ pub fn check(ev: &AuthEvent, link: &Link) -> Vec<Draft> {
     let EventKind::ApiCall(call) = &ev.kind else {
         return Vec::new();
     };
+    // Never on success (observed needs a 403, predictions skip 2xx).
+    if call.status.is_some_and(|s| (200..300).contains(&s)) {
+        return Vec::new();
+    }
     let token = presented_token(&call.credential);
-    let iss = link.token.as_ref();
+    let iss = link.token.as_deref();
     let role = iss.map(|i| i.role).or(token.map(|t| t.role));
     let is_observed = observed(call);
     let needed: Vec<String> = call
@@ -72,10 +76,7 @@ pub fn check(ev: &AuthEvent, link: &Link) -> Vec<Draft> {
             None => true,
             Some(s) => !(200..300).contains(&s) && !matches!(s, 400 | 401 | 429),
         };
-        let aud_ok = call.api != Api::Management
-            || t.jwt
-                .as_ref()
-                .is_some_and(|j| j.audiences().iter().any(|a| is_mgmt_audience(a)));
+        let aud_ok = call.api != Api::Management || has_mgmt_audience(t);
         if !failed
             || !call.known_endpoint
             || needed.is_empty()

@@ -10,10 +10,12 @@
 //! Imports `model` and `correlate` (for `Link`); never prints, never sees raw output paths.
 //! Findings never contain raw tokens, codes or secrets: tokens are named `fp:<fingerprint>`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
-use crate::correlate::Link;
-use crate::model::{AuthEvent, Evidence, Finding, FlowId, Severity, Token, Verification};
+use crate::correlate::{presented_token, Link};
+use crate::model::{
+    AuthEvent, EventKind, Evidence, Finding, FlowId, Severity, Token, Verification,
+};
 
 pub mod support;
 
@@ -92,6 +94,14 @@ pub struct Draft {
 
 type Check = fn(&AuthEvent, &Link) -> Vec<Draft>;
 
+/// Rules that judge only the content of a token (claims, signature): on an API call they run
+/// once per presented token, since repeats of the same token cannot change their verdict.
+const TOKEN_CONTENT_RULES: &[&str] = &[sensitive_claim::INFO.id, unsigned_token::INFO.id];
+
+/// Fingerprints remembered for `TOKEN_CONTENT_RULES`; when full the set is cleared (only costs
+/// a re-check, never a missed finding).
+const MAX_JUDGED_TOKENS: usize = 100_000;
+
 /// Per-event checks, in `RULES` order (unsigned-token also has a whole-input part).
 const CHECKS: &[(&RuleInfo, Check)] = &[
     (
@@ -138,6 +148,8 @@ struct Stored {
 pub struct Diagnoser {
     seen: HashMap<(&'static str, Option<FlowId>, String), usize>,
     stored: Vec<Stored>,
+    /// Bearer fingerprints whose content rules already ran.
+    judged: HashSet<String>,
     pending: unsigned_token::Pending,
     /// Findings not kept because `MAX_FINDINGS` was reached.
     pub dropped: u64,
@@ -151,7 +163,23 @@ impl Diagnoser {
     /// Findings this event produced that were not already reported (repeats only count).
     pub fn on_event(&mut self, ev: &AuthEvent, link: &Link) -> Vec<Finding> {
         let mut out = Vec::new();
+        let repeat_bearer = match &ev.kind {
+            EventKind::ApiCall(call) => presented_token(&call.credential).is_some_and(|t| {
+                if self.judged.contains(&t.fingerprint) {
+                    return true;
+                }
+                if self.judged.len() >= MAX_JUDGED_TOKENS {
+                    self.judged.clear();
+                }
+                self.judged.insert(t.fingerprint.clone());
+                false
+            }),
+            _ => false,
+        };
         for (info, check) in CHECKS {
+            if repeat_bearer && TOKEN_CONTENT_RULES.contains(&info.id) {
+                continue;
+            }
             for draft in check(ev, link) {
                 if let Some(f) = self.admit(info, link.flow, draft) {
                     out.push(f);
@@ -254,8 +282,6 @@ impl Diagnoser {
 #[cfg(test)]
 pub(crate) mod testrun {
     //! Runs hand-built events through the correlator and the diagnoser.
-    use std::collections::BTreeSet;
-
     use super::*;
     use crate::correlate::{CorrelateConfig, Correlator};
 
@@ -268,10 +294,6 @@ pub(crate) mod testrun {
         }
         d.finish(&mut |_t: &Token| Verification::NotVerified);
         d.findings()
-    }
-
-    pub fn ids(findings: &[Finding]) -> BTreeSet<&'static str> {
-        findings.iter().map(|f| f.rule).collect()
     }
 
     pub fn of<'a>(findings: &'a [Finding], rule: &str) -> Vec<&'a Finding> {

@@ -59,8 +59,7 @@ pub fn check(ev: &AuthEvent, link: &Link) -> Vec<Draft> {
         fp(t),
         status_phrase(call.status, call.error.as_ref())
     );
-    let fix;
-    match &link.token {
+    let fix = match &link.token {
         Some(iss) if iss.requested_audience.is_none() => {
             explanation.push_str(&format!(
                 "Root cause: the request that issued it, {} ({} grant for client {}), had no `audience`, \
@@ -75,11 +74,11 @@ pub fn check(ev: &AuthEvent, link: &Link) -> Vec<Draft> {
             } else {
                 "/oauth/token request"
             };
-            fix = format!(
+            format!(
                 "Add `audience={audience}` to the {what} at {} (auth0.js: `new auth0.WebAuth({{ ..., audience: '{audience}' }})`), \
                  then send the JWT access token it returns.",
                 exchange(&iss.at)
-            );
+            )
         }
         Some(iss) => {
             explanation.push_str(&format!(
@@ -89,20 +88,20 @@ pub fn check(ev: &AuthEvent, link: &Link) -> Vec<Draft> {
                 iss.requested_audience.as_deref().unwrap_or_default()
             ));
             evidence.push(iss.at.clone());
-            fix = format!(
+            format!(
                 "Request the token with `audience={audience}` (exactly the Management API identifier)."
-            );
+            )
         }
         None => {
             explanation.push_str(
                 "Its issuance is not in this capture; Auth0 issues such tokens when /authorize or \
                  /oauth/token has no `audience` (auth0-facts §4.1).",
             );
-            fix = format!(
+            format!(
                 "Add `audience={audience}` to the /authorize or /oauth/token request that obtains this token."
-            );
+            )
         }
-    }
+    };
     vec![Draft {
         cause: t.fingerprint.clone(),
         title: format!(

@@ -177,6 +177,15 @@ pub fn check(ev: &AuthEvent, link: &Link) -> Vec<Draft> {
             scopes(&missing)
         );
     }
+    if missing.iter().any(|s| s == "offline_access") {
+        explanation.push_str(if grant == "implicit" {
+            " `offline_access` is never granted to the implicit grant: it cannot issue refresh tokens \
+             (auth0-facts §3.1)."
+        } else {
+            " `offline_access` is granted only when the API allows offline access (API Settings > \
+             Allow Offline Access) and the application may use the refresh_token grant."
+        });
+    }
     let mut evidence = vec![ev.at.clone()];
     if let Some(a) = &link.authorize {
         evidence.push(a.at.clone());
@@ -308,5 +317,40 @@ mod tests {
             ),
         ];
         assert!(of(&run(&events), "scope-not-granted").is_empty());
+    }
+
+    #[test]
+    fn offline_access_on_implicit_is_explained() {
+        let events = [
+            ev(
+                0,
+                "GET",
+                "/authorize",
+                Some(302),
+                K::Authorize(authorize(Some("s"), "token", "openid offline_access", None)),
+            ),
+            ev(
+                0,
+                "GET",
+                "/authorize",
+                Some(302),
+                K::AuthorizeResult(implicit_result(
+                    "s",
+                    Some(jwe_token()),
+                    None,
+                    Some("openid"),
+                )),
+            ),
+        ];
+        let f = run(&events);
+        let hit = of(&f, "scope-not-granted");
+        assert_eq!(hit.len(), 1);
+        assert!(
+            hit[0]
+                .explanation
+                .contains("never granted to the implicit grant"),
+            "{}",
+            hit[0].explanation
+        );
     }
 }

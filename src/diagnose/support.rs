@@ -85,12 +85,33 @@ pub fn is_mgmt_audience(aud: &str) -> bool {
     aud.trim_end_matches('/').ends_with("/api/v2")
 }
 
-/// Host of the token's `iss`, when it is a JWT.
+/// Host of the token's `iss` (`https://HOST/`), when it is a JWT. Cheap: no URL parsing.
 pub fn iss_host(t: &Token) -> Option<String> {
-    t.jwt
-        .as_ref()
-        .and_then(|j| j.claim_str("iss"))
-        .and_then(host_of)
+    let iss = t.jwt.as_ref().and_then(|j| j.claim_str("iss"))?;
+    let rest = iss
+        .strip_prefix("https://")
+        .or_else(|| iss.strip_prefix("http://"))?;
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = host.rsplit('@').next().unwrap_or(host);
+    // Compare like the classifier's hosts: no port, no trailing dot, lowercase.
+    let host = match host.rsplit_once(':') {
+        Some((h, port)) if !h.contains(']') && port.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => host,
+    };
+    let host = host.trim_end_matches('.');
+    (!host.is_empty()).then(|| host.to_ascii_lowercase())
+}
+
+/// Whether any `aud` entry of a JWT is a Management API audience (no allocation).
+pub fn has_mgmt_audience(t: &Token) -> bool {
+    match t.jwt.as_ref().and_then(|j| j.claims.get("aud")) {
+        Some(serde_json::Value::String(a)) => is_mgmt_audience(a),
+        Some(serde_json::Value::Array(items)) => items
+            .iter()
+            .filter_map(|v| v.as_str())
+            .any(is_mgmt_audience),
+        _ => false,
+    }
 }
 
 /// The Management API audience to tell the user: the canonical `*.auth0.com` domain when known
@@ -184,6 +205,31 @@ mod tests {
         assert!(is_mgmt_audience("https://a.auth0.com/api/v2/"));
         assert!(is_mgmt_audience("https://a.auth0.com/api/v2"));
         assert!(!is_mgmt_audience("https://api.example.com"));
+    }
+
+    #[test]
+    fn iss_host_is_read_without_url_parsing() {
+        let t = |iss: &str| crate::model::Token {
+            raw: String::new(),
+            fingerprint: String::new(),
+            format: crate::model::TokenFormat::Jwt,
+            role: TokenRole::Access,
+            jwt: Some(crate::model::Jwt {
+                header: serde_json::json!({}),
+                claims: serde_json::json!({"iss": iss, "aud": ["https://x", "https://T.auth0.com/api/v2/"]}),
+                verification: crate::model::Verification::NotVerified,
+            }),
+        };
+        assert_eq!(
+            iss_host(&t("https://Login.Example.com/")).as_deref(),
+            Some("login.example.com")
+        );
+        assert_eq!(iss_host(&t("not a url")), None);
+        assert_eq!(
+            iss_host(&t("https://dev.us.auth0.com:8443/")).as_deref(),
+            Some("dev.us.auth0.com")
+        );
+        assert!(has_mgmt_audience(&t("https://a/")));
     }
 
     #[test]

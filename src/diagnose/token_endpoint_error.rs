@@ -53,10 +53,17 @@ fn explain(g: &TokenGrant, desc: &str, error: &str, link: &Link, host: &str) -> 
             "The grant (authorization code, refresh token or credentials) is invalid or expired; authorization codes are single-use and expire after a few minutes.".into(),
             "Redeem codes right away and once; otherwise restart the login.".into(),
         ),
-        "access_denied" if d.contains("has not been granted scopes") => (
-            format!("Client {client} asked for scopes its client grant for `{aud}` does not include (requested: {}).", g.scope.as_deref().map(scopes).unwrap_or_else(|| "(none)".into())),
-            format!("In Dashboard > Applications > APIs > {aud} > Machine to Machine Applications, authorize client {client} and tick the missing scopes ({desc}); or stop requesting them."),
-        ),
+        "access_denied" if d.contains("has not been granted scopes") => {
+            let missing = desc.split_once(':').map(|(_, s)| s.trim()).unwrap_or("");
+            let plural = missing.contains([',', ' ']);
+            (
+                format!("Client {client} asked for scopes its client grant for `{aud}` does not include (requested: {}).", g.scope.as_deref().map(scopes).unwrap_or_else(|| "(none)".into())),
+                format!(
+                    "In Dashboard > Applications > APIs > {aud} > Machine to Machine Applications, authorize client {client} and tick `{missing}`; or stop requesting {}.",
+                    if plural { "them" } else { "it" }
+                ),
+            )
+        }
         "access_denied" if d.contains("service not enabled") || d.contains("service not found") => (
             format!("No API with identifier `{aud}` exists on {host}; the audience must match an API identifier exactly (including the trailing slash)."),
             format!("Use an existing API identifier as `audience` (the Management API is `https://{host}/api/v2/`), or create the API in Dashboard > Applications > APIs."),

@@ -78,7 +78,7 @@ fn draft(t: &Token, v: &Verification, at: &Evidence) -> Option<Draft> {
     })
 }
 
-fn tokens_of<'a>(ev: &'a AuthEvent) -> Vec<&'a Token> {
+fn tokens_of(ev: &AuthEvent) -> Vec<&Token> {
     match &ev.kind {
         EventKind::AuthorizeResult(r) => r.tokens.tokens().collect(),
         EventKind::TokenGrant(g) => g.issued.tokens().collect(),

@@ -278,10 +278,12 @@ fn serde_message(e: &serde_json::Error) -> String {
 }
 
 impl<R: Read> HarReader<R> {
-    fn note_malformed(&mut self, note: String) {
+    /// Count a malformed entry; build its note only while fewer than `MAX_NOTES` are kept.
+    fn note_malformed(&mut self, note: impl FnOnce(&Scanner<R>) -> String) {
         self.stats.malformed_count += 1;
         if self.stats.malformed.len() < MAX_NOTES {
-            self.stats.malformed.push(note);
+            let text = note(&self.sc);
+            self.stats.malformed.push(text);
         }
     }
 
@@ -529,13 +531,17 @@ impl<R: Read> HarReader<R> {
         let index = self.index;
         self.index += 1;
         self.sc.peek()?;
-        let here = self.sc.here();
+        // Positions (line/column) cost a scan of the buffer, so they are computed only for the
+        // notes that are kept.
+        let start_byte = self.sc.offset(self.sc.cursor());
         let (start, end) = match self.sc.capture(3, self.opts.entry_cap)? {
             Captured::Oversized { len } => {
-                self.note_malformed(format!(
-                    "entry {index} at {here}: {len} bytes, over the {} MiB entry cap; skipped",
-                    self.opts.entry_cap >> 20
-                ));
+                let cap_mib = self.opts.entry_cap >> 20;
+                self.note_malformed(|_| {
+                    format!(
+                        "entry {index} at byte {start_byte}: {len} bytes, over the {cap_mib} MiB entry cap; skipped"
+                    )
+                });
                 return Ok(());
             }
             Captured::Value { start, end } => (start, end),
@@ -551,37 +557,54 @@ impl<R: Read> HarReader<R> {
                 });
             }
             let found = describe_value_start(first);
+            self.note_malformed(|sc| {
+                format!(
+                    "entry {index} at {}: expected an object, found {found}; skipped",
+                    sc.position(start)
+                )
+            });
             self.sc.consume_to(end);
-            self.note_malformed(format!(
-                "entry {index} at {here}: expected an object, found {found}; skipped"
-            ));
             return Ok(());
         }
         let parsed = serde_json::from_slice::<RawEntry<'_>>(slice);
         let converted = match parsed {
             Ok(raw) => convert(raw, self.input, index, &self.opts),
+            Err(e) if e.is_data() => {
+                let msg = serde_message(&e);
+                let (line, column) = (e.line(), e.column());
+                self.note_malformed(|sc| {
+                    let off = offset_of(sc.slice(start, end), line, column);
+                    format!(
+                        "entry {index} at {}: {msg} at {}; skipped",
+                        sc.position(start),
+                        sc.position(start + off)
+                    )
+                });
+                self.sc.consume_to(end);
+                return Ok(());
+            }
             Err(e) => {
-                let pos = self.serde_pos(start, end, &e);
-                if e.is_data() {
-                    Err(format!("{} at {pos}", serde_message(&e)))
-                } else {
-                    return Err(HarError::Syntax {
-                        pos,
-                        detail: serde_message(&e),
-                    });
-                }
+                return Err(HarError::Syntax {
+                    pos: self.serde_pos(start, end, &e),
+                    detail: serde_message(&e),
+                })
             }
         };
-        self.sc.consume_to(end);
         match converted {
             Ok(ex) => {
+                self.sc.consume_to(end);
                 let delivered = &mut self.delivered;
                 self.window.push(ex, &mut |ex| {
                     *delivered += 1;
                     emit(ex)
                 });
             }
-            Err(why) => self.note_malformed(format!("entry {index} at {here}: {why}; skipped")),
+            Err(why) => {
+                self.note_malformed(|sc| {
+                    format!("entry {index} at {}: {why}; skipped", sc.position(start))
+                });
+                self.sc.consume_to(end);
+            }
         }
         Ok(())
     }

@@ -13,6 +13,7 @@ pub mod env;
 pub mod forum;
 pub mod healthy;
 pub mod m2m;
+pub mod secrets;
 
 use crate::http::{Request, Response};
 

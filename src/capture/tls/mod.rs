@@ -11,10 +11,10 @@
 //! SSL 3.0 and export/IDEA/SEED/CCM suites are reported as unsupported.
 //! Renegotiated sessions keep the first keys (renegotiated records then fail and are counted).
 
-pub mod app;
 pub mod cipher;
 pub mod handshake;
 pub mod keys;
+pub mod session;
 
 use super::keylog::{KeyLog, SessionKeys};
 use super::Dir;
@@ -24,10 +24,14 @@ use handshake::{ClientHello, Message, Reassembler, ServerHello};
 use keys::Suite;
 use std::collections::VecDeque;
 
+/// ServerHello.random of a HelloRetryRequest (re-exported for tests and generators).
+pub use handshake::HRR_RANDOM as HANDSHAKE_HRR_RANDOM;
+
 /// Largest record body accepted (RFC 5246 §6.2.3: 2^14 + 2048).
 pub const MAX_RECORD: usize = 16384 + 2048;
-/// Encrypted bytes held while keys are not (yet) known.
-pub const PENDING_CAP: usize = 1024 * 1024;
+/// Encrypted bytes held per connection while keys are not (yet) known. Worst case over a
+/// capture: the TCP table's connection cap × this.
+pub const PENDING_CAP: usize = 256 * 1024;
 /// After this many records failed in a row with nothing decrypted, give up on the session.
 pub const MAX_FAILURES_BEFORE_GIVING_UP: u64 = 16;
 
@@ -42,6 +46,8 @@ pub enum Undecryptable {
     UnsupportedVersion(u16),
     #[error("handshake not captured (encrypted records without ClientHello/ServerHello)")]
     HandshakeNotCaptured,
+    #[error("no ServerHello captured; the session never got to encrypted data")]
+    NoServerHello,
     #[error("bad record MAC/auth tag: {0} records failed to decrypt (wrong key?)")]
     BadRecords(u64),
     #[error("held more than {0} bytes of encrypted records while waiting for keys")]
@@ -611,27 +617,57 @@ impl TlsConn {
         }
     }
 
+    /// `len` bytes of `dir` were never captured: record framing is lost for that direction
+    /// (we do not guess the next record boundary or sequence number). Returns the reason when
+    /// this ends a session that had not decrypted anything.
+    pub fn gap(&mut self, dir: Dir, len: u64) -> Option<Undecryptable> {
+        let i = idx(dir);
+        if self.dirs[i].broken {
+            return None;
+        }
+        self.dirs[i].broken = true;
+        self.stats.desync += 1;
+        let at = self.dirs[i].offset + self.dirs[i].buf.len() as u64;
+        self.dirs[i].buf.clear();
+        let _ = len;
+        let name = if i == 0 { "client" } else { "server" };
+        if self.facts.decrypted || self.reported {
+            return None;
+        }
+        let mut out = Vec::new();
+        self.give_up(Undecryptable::Desync(name, at), &mut out);
+        Some(Undecryptable::Desync(name, at))
+    }
+
+    /// What `finish` would report, without changing state (for callers without a key log).
+    pub fn final_reason(&self) -> Option<Undecryptable> {
+        if self.reported {
+            return None;
+        }
+        match self.state {
+            KeyState::Dead => None,
+            KeyState::Missing => Some(Undecryptable::NoKey),
+            KeyState::Waiting if self.sh.is_none() && self.ch.is_some() => {
+                Some(Undecryptable::NoServerHello)
+            }
+            KeyState::Waiting if !self.pending.is_empty() => {
+                Some(Undecryptable::HandshakeNotCaptured)
+            }
+            KeyState::Waiting => None,
+            KeyState::Ready if !self.facts.decrypted && self.stats.failed_records > 0 => {
+                Some(Undecryptable::BadRecords(self.stats.failed_records))
+            }
+            KeyState::Ready => None,
+        }
+    }
+
     /// The connection ended: report a session that never decrypted (once), with its reason.
     pub fn finish(&mut self, keys: &KeyLog) -> Vec<TlsOutput> {
         let mut out = Vec::new();
         if self.state == KeyState::Missing && keys.generation() != self.keylog_generation {
             self.try_keys(keys, &mut out);
         }
-        if self.reported {
-            return out;
-        }
-        let reason = match self.state {
-            KeyState::Dead => return out,
-            KeyState::Missing => Some(Undecryptable::NoKey),
-            KeyState::Waiting if !self.pending.is_empty() => {
-                Some(Undecryptable::HandshakeNotCaptured)
-            }
-            KeyState::Waiting => None, // no encrypted data seen at all
-            KeyState::Ready if !self.facts.decrypted && self.stats.failed_records > 0 => {
-                Some(Undecryptable::BadRecords(self.stats.failed_records))
-            }
-            KeyState::Ready => None,
-        };
+        let reason = self.final_reason();
         if let Some(r) = reason {
             self.give_up(r, &mut out);
         }

@@ -139,6 +139,11 @@ impl<R: Read> Scanner<R> {
         }
     }
 
+    /// Absolute byte offset of `buf[idx]` (cheap, unlike `position`).
+    pub fn offset(&self, idx: usize) -> u64 {
+        self.base + idx.min(self.buf.len()) as u64
+    }
+
     /// Position of the next unconsumed byte.
     pub fn here(&self) -> Position {
         self.position(self.pos)
