@@ -46,6 +46,7 @@ const EXPECTED: &[(&str, &[&str])] = &[
     (
         "fixtures/forum-thread.har",
         &[
+            "authorize-error",
             "id-token-as-access-token",
             "implicit-grant",
             "insufficient-scope",
@@ -174,11 +175,18 @@ fn har_secrets(path: &Path) -> Vec<String> {
                             add(cred.trim());
                         }
                     }
-                    "cookie" | "set-cookie" => {
+                    "cookie" => {
                         for kv in value.split(';') {
                             if let Some((_, v)) = kv.split_once('=') {
                                 add(v.trim());
                             }
+                        }
+                    }
+                    // Only the cookie's value is secret, not its attributes (Expires, Path...).
+                    "set-cookie" => {
+                        let first = value.split(';').next().unwrap_or("");
+                        if let Some((_, v)) = first.split_once('=') {
+                            add(v.trim());
                         }
                     }
                     "location" => texts.push(value.to_string()),
@@ -341,5 +349,179 @@ fn no_raw_secret_in_any_output() {
             secrets.iter().any(|s| har_clear.contains(s.as_str())),
             "{f}: --include-secrets"
         );
+    }
+}
+
+/// Capture fixtures of the same scenarios, with the key material each needs, and the HAR whose
+/// findings they must reproduce.
+const CAPTURES: &[(&str, Option<&str>, &str)] = &[
+    (
+        "fixtures/forum-thread.pcap",
+        None,
+        "fixtures/forum-thread.har",
+    ),
+    (
+        "fixtures/forum-thread-h2c.pcap",
+        None,
+        "fixtures/forum-thread.har",
+    ),
+    (
+        "fixtures/forum-thread-h2.pcap",
+        Some("fixtures/forum-thread-h2.keys"),
+        "fixtures/forum-thread.har",
+    ),
+    (
+        "fixtures/forum-thread-h1-tls.pcap",
+        Some("fixtures/forum-thread-h1-tls.keys"),
+        "fixtures/forum-thread.har",
+    ),
+    (
+        "fixtures/forum-thread-h2-tls12.pcap",
+        Some("fixtures/forum-thread-h2-tls12.keys"),
+        "fixtures/forum-thread.har",
+    ),
+    (
+        "fixtures/forum-thread-h2-aes128.pcap",
+        Some("fixtures/forum-thread-h2-aes128.keys"),
+        "fixtures/forum-thread.har",
+    ),
+    (
+        "fixtures/forum-thread-h2-dsb.pcapng",
+        None,
+        "fixtures/forum-thread.har",
+    ),
+    ("fixtures/m2m.pcap", None, "fixtures/m2m.har"),
+    (
+        "fixtures/m2m-h2.pcap",
+        Some("fixtures/m2m-h2.keys"),
+        "fixtures/m2m.har",
+    ),
+    (
+        "fixtures/m2m-h2-chacha20.pcap",
+        Some("fixtures/m2m-h2-chacha20.keys"),
+        "fixtures/m2m.har",
+    ),
+    ("fixtures/m2m-h2-dsb.pcapng", None, "fixtures/m2m.har"),
+];
+
+fn analyze_json(args: &[&str]) -> (JsonReport, Output) {
+    let mut all = vec!["analyze", "--format", "json", "--fail-on", "never"];
+    all.extend_from_slice(args);
+    let out = authtap(&all);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let report: JsonReport = serde_json::from_str(&text).unwrap_or_else(|e| {
+        panic!("JSON report for {args:?} does not match the contract: {e}\n{text}")
+    });
+    (report, out)
+}
+
+fn capture_args<'a>(capture: &'a str, keys: Option<&'a str>) -> Vec<&'a str> {
+    match keys {
+        Some(k) => vec!["--keylog", k, capture],
+        None => vec![capture],
+    }
+}
+
+#[test]
+fn captures_yield_the_same_findings_as_the_har_of_the_same_scenario() {
+    for (capture, keys, har) in CAPTURES {
+        let (from_har, _) = json_report(har);
+        let (from_cap, out) = analyze_json(&capture_args(capture, *keys));
+        assert_eq!(out.status.code(), Some(0), "{capture}");
+        assert_eq!(
+            from_cap.inputs[0].exchanges, 10,
+            "{capture}: 10 requests (as tshark counts)"
+        );
+        assert_eq!(rules(&from_cap), rules(&from_har), "{capture} vs {har}");
+    }
+}
+
+#[test]
+fn tls_captures_without_keys_say_evidence_is_missing_and_invent_nothing() {
+    for (capture, keys, _) in CAPTURES.iter().filter(|(_, k, _)| k.is_some()) {
+        let _ = keys;
+        let (report, _) = analyze_json(&[capture]);
+        assert_eq!(report.inputs[0].exchanges, 0, "{capture}");
+        assert_eq!(rules(&report), set(&["evidence-missing"]), "{capture}");
+        let f = &report.findings[0];
+        assert!(
+            f.fix.contains("SSLKEYLOGFILE") && f.fix.contains("--inject-secrets"),
+            "{}",
+            f.fix
+        );
+    }
+}
+
+/// Secret values of a key log file (the hex secrets, and the whole lines).
+fn keylog_secrets(path: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(root().join(path)).expect("key log");
+    let mut out = Vec::new();
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+    {
+        out.push(line.trim().to_string());
+        if let Some(secret) = line.split_whitespace().nth(2) {
+            out.push(secret.to_string());
+        }
+    }
+    out
+}
+
+#[test]
+fn no_raw_secret_in_any_output_of_any_capture() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let har_out = dir.path().join("out.har");
+    let metrics_out = dir.path().join("out.prom");
+    let har_s = har_out.to_string_lossy().to_string();
+    let met_s = metrics_out.to_string_lossy().to_string();
+    for (capture, keys, _) in CAPTURES {
+        let listed = std::fs::read_to_string(root().join(format!("{capture}.secrets")))
+            .unwrap_or_else(|_| panic!("{capture}.secrets lists the raw secrets"));
+        let mut secrets: Vec<String> = listed
+            .lines()
+            .map(str::trim)
+            .filter(|l| l.len() >= 8)
+            .map(str::to_string)
+            .collect();
+        if let Some(k) = keys {
+            secrets.extend(keylog_secrets(k));
+        }
+        assert!(!secrets.is_empty(), "{capture}");
+        let mut outputs = Vec::new();
+        for format in ["text", "json"] {
+            let mut args = vec!["analyze", "--fail-on", "never", "--format", format];
+            args.extend(["--har-out", har_s.as_str(), "--metrics-out", met_s.as_str()]);
+            args.extend(capture_args(capture, *keys));
+            let out = authtap(&args);
+            outputs.push((
+                format!("{format} stdout"),
+                String::from_utf8_lossy(&out.stdout).to_string(),
+            ));
+            outputs.push((
+                format!("{format} stderr"),
+                String::from_utf8_lossy(&out.stderr).to_string(),
+            ));
+            outputs.push((
+                "har-out".to_string(),
+                std::fs::read_to_string(&har_out).unwrap_or_default(),
+            ));
+            outputs.push((
+                "metrics-out".to_string(),
+                std::fs::read_to_string(&metrics_out).unwrap_or_default(),
+            ));
+        }
+        assert!(outputs
+            .iter()
+            .any(|(w, t)| w == "har-out" && t.contains("\"entries\"")));
+        for (what, text) in &outputs {
+            for s in &secrets {
+                assert!(
+                    !text.contains(s.as_str()),
+                    "{capture}: {what} leaks a secret ({} chars)",
+                    s.len()
+                );
+            }
+        }
     }
 }

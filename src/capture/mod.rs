@@ -7,11 +7,14 @@
 use crate::model::{Exchange, Micros, Request, Response};
 
 pub mod conn;
+pub mod hpack;
 pub mod http1;
+pub mod http2;
 pub mod keylog;
 pub mod packet;
 pub mod pipeline;
 pub mod tcp;
+pub mod tls;
 
 /// Direction of bytes on a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -16,12 +16,26 @@ use super::CaptureOutput;
 use crate::model::Micros;
 
 /// Caps and optional layers of a pipeline.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct PipelineConfig {
     pub tcp: TcpCaps,
     pub http1: Http1Caps,
     /// TLS decryption and HTTP/2 layers; register them here (see `conn.rs`).
     pub plugins: Plugins,
+}
+
+impl Default for PipelineConfig {
+    /// Everything on: TLS decryption (`capture::tls::session`) and HTTP/2 (`capture::http2`).
+    fn default() -> Self {
+        PipelineConfig {
+            tcp: TcpCaps::default(),
+            http1: Http1Caps::default(),
+            plugins: Plugins {
+                tls: Some(super::tls::session::tls_plugin),
+                http2: Some(super::http2::http2_plugin),
+            },
+        }
+    }
 }
 
 /// Counts of frames that gave no TCP segment, by reason.
