@@ -168,3 +168,123 @@ fn capture_on_loopback_sees_curl_exchanges() {
         .all(|e| e["method"] == "PATCH" && e["status"] == 403));
     assert!(!events.contains(token), "token leaked into events");
 }
+
+/// The issue's scenario: `authtap capture -i lo --keylog FILE` watches curl run the forum thread
+/// over HTTP/2 + TLS against the mock tenant (curl writes SSLKEYLOGFILE while capture tails it);
+/// the decrypted exchanges must yield the forum thread's findings in /metrics.
+#[test]
+fn capture_decrypts_curl_h2_forum_thread_with_live_keylog() {
+    use mock_tenant::clock::Clock;
+    use mock_tenant::curl::{CurlDriver, HttpVersion};
+    use mock_tenant::scenario::{fixture_tenant, Env, Profile, Scenario};
+    use mock_tenant::server::{spawn, ServeOptions};
+
+    const DOMAIN: &str = "dev-forum.us.auth0.com";
+    if !is_root() {
+        println!("skipped: live capture needs root (or CAP_NET_RAW); run as root");
+        return;
+    }
+    if which("curl").is_none() {
+        println!("skipped: curl not on PATH");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let keylog = dir.path().join("sslkeys.log");
+    // curl (the client) writes its TLS secrets here; capture tails the file while it grows.
+    std::env::set_var("SSLKEYLOGFILE", &keylog);
+    let tenant = std::sync::Arc::new(fixture_tenant(
+        &Env::new(DOMAIN),
+        Profile::Forum,
+        Clock::System,
+    ));
+    let server = spawn(
+        tenant,
+        ServeOptions {
+            tls: true,
+            ca_out: Some(dir.path().to_path_buf()),
+            ..ServeOptions::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("mock tenant: {e}"));
+    let port = server.port();
+
+    let args = CaptureArgs {
+        interface: "lo".into(),
+        keylog: Some(keylog.clone()),
+        bpf: format!("tcp port {port}"),
+        tenant: vec![],
+        metrics_listen: "127.0.0.1:0".into(),
+        events: Some(dir.path().join("events.jsonl").display().to_string()),
+        include_secrets: false,
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Ready>();
+    let runner = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            run_until(&args, stop, move |r| {
+                let _ = ready_tx.send(r.clone());
+            })
+        })
+    };
+    let ready = match ready_rx.recv_timeout(Duration::from_secs(20)) {
+        Ok(r) => r,
+        Err(_) => panic!(
+            "capture did not start: {:?}",
+            runner.join().map(|r| r.err().map(|e| format!("{e:#}")))
+        ),
+    };
+
+    let mut driver = CurlDriver::new(
+        DOMAIN,
+        port,
+        true,
+        Some(dir.path().join("ca.pem")),
+        HttpVersion::Http2,
+    );
+    driver.max_wait_ms = 10;
+    Scenario::ForumThread
+        .run(&Env::new(DOMAIN), &mut driver)
+        .unwrap_or_else(|e| panic!("forum thread over curl: {e}"));
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut text = String::new();
+    let want = r#"authtap_findings_total{rule="insufficient-scope",severity="error"}"#;
+    while Instant::now() < deadline {
+        text = get_metrics(ready.metrics_addr);
+        if sum_of(&text, want) >= 1.0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let summary = runner
+        .join()
+        .unwrap_or_else(|_| panic!("capture thread panicked"))
+        .unwrap_or_else(|e| panic!("capture failed: {e:#}"));
+    server.stop();
+    // After shutdown every pipeline counter has been synced into the registry.
+    let polled = text;
+    let text = ready.metrics.render(false);
+
+    assert!(
+        sum_of(&polled, want) >= 1.0,
+        "finding not served on /metrics while running"
+    );
+    assert!(summary.exchanges >= 5, "{summary:?}\n{text}");
+    assert!(
+        sum_of(&text, r#"authtap_tls_sessions_total{decrypted="true"}"#) >= 1.0,
+        "no decrypted TLS session:\n{text}"
+    );
+    assert!(
+        sum_of(&text, want) >= 1.0,
+        "no insufficient-scope finding:\n{text}"
+    );
+    assert!(
+        sum_of(
+            &text,
+            r#"authtap_scope_mismatches_total{kind="insufficient",scope="update:users"}"#
+        ) >= 1.0,
+        "{text}"
+    );
+}
