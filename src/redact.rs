@@ -53,6 +53,9 @@ pub const SECRET_HEADERS: &[&str] = &[
     "x-csrf-token",
 ];
 
+/// Headers whose value is a URL (redacted like any URL).
+pub const URL_HEADERS: &[&str] = &["location", "content-location", "referer", "origin"];
+
 /// Shows secrets as fingerprints unless `include_secrets`.
 #[derive(Debug, Default)]
 pub struct Redactor {
@@ -164,6 +167,10 @@ impl Redactor {
             return value.to_string();
         }
         let lower = name.to_ascii_lowercase();
+        if URL_HEADERS.contains(&lower.as_str()) {
+            // Redirects carry codes and implicit-grant tokens in their query or fragment.
+            return self.url(value);
+        }
         if !SECRET_HEADERS.contains(&lower.as_str()) {
             return self.scrub(value);
         }
@@ -346,6 +353,13 @@ mod tests {
             r.scrub("token supersecretvalue was sent"),
             format!("token fp:{} was sent", fingerprint("supersecretvalue"))
         );
+    }
+
+    #[test]
+    fn location_fragment_tokens_are_hidden() {
+        let r = Redactor::new(false);
+        let out = r.header("Location", "https://app/cb#access_token=abcdefgh12345&state=s1");
+        assert!(!out.contains("abcdefgh12345") && out.contains("state=s1"), "{out}");
     }
 
     #[test]
