@@ -99,10 +99,23 @@ pub fn run(args: &ScopesArgs, out: &mut dyn Write) -> anyhow::Result<()> {
             "current_user alternative: none. A token issued to a signed-in user (SPA, implicit or code flow) cannot call this endpoint; Auth0 only grants such tokens current_user scopes (auth0-facts.md §1.3). Use a machine-to-machine token (client_credentials) from your backend."
         )?;
     } else {
+        let scopes_list = if cu.is_empty() {
+            doc_only
+                .iter()
+                .map(|s| format!("`{s}`"))
+                .collect::<Vec<_>>()
+        } else {
+            cu.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>()
+        };
+        let limit = if op.template.starts_with("/api/v2/users/{id}") {
+            "the token's `sub` must equal the {id} in the path"
+        } else {
+            "only the signed-in user's own resources"
+        };
         writeln!(
             out,
-            "current_user alternative: a user-context token can use {} — it then acts only on the user the token was issued for (`sub` must equal the {{id}} in the path; auth0-facts.md §1.3).",
-            cu.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(" or ")
+            "current_user alternative: a user-context token can use {} — it then acts only on the user the token was issued for ({limit}; auth0-facts.md §1.3).",
+            scopes_list.join(" or ")
         )?;
         if op.method == "PATCH" && op.template == "/api/v2/users/{id}" {
             writeln!(
@@ -157,6 +170,11 @@ mod tests {
         assert!(t.contains("GET /api/v2/users/{id}/roles"));
         assert!(t.contains("accepts all of:"));
         assert!(t.contains("current_user alternative: none"));
+        let t = run_s("DELETE", "/api/v2/device-credentials/abc").expect("known");
+        assert!(t.contains("own resources"), "{t}");
+        assert!(!t.contains("{id} in the path"));
+        let t = run_s("DELETE", "/api/v2/users/auth0|1/multifactor/guardian").expect("known");
+        assert!(t.contains("`delete:current_user_metadata`"), "{t}");
         let t = run_s("get", "users-by-email").expect("prefix added");
         assert!(t.contains("/api/v2/users-by-email"));
     }
