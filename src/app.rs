@@ -83,8 +83,9 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
             crate::cmd::ca::run(&args, &mut stdout.lock())?;
             Ok(Outcome::Clean)
         }
-        Command::Capture(_) => {
-            anyhow::bail!("this command is not available in this build yet")
+        Command::Capture(args) => {
+            crate::cmd::capture::run(&args)?;
+            Ok(Outcome::Clean)
         }
     }
 }

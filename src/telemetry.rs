@@ -5,7 +5,8 @@
 //! format, drop stage and reason), plus the pure functions that map observed traffic onto them.
 //! Must not: hold state, touch a registry, or let a raw path, token, user id or email become a
 //! label value. Anything outside a closed set becomes `other`.
-//! Known limits: the failure reason is read from Auth0's error bodies as documented in
+//! The `scope` label set is the Management API scope catalogue (`crate::auth::scopes`) plus OIDC
+//! scopes. Known limits: the failure reason is read from Auth0's error bodies as documented in
 //! `reference/auth0-facts.md` §2; a message Auth0 words differently maps to `other`.
 
 use crate::model::{Auth0Error, OAuthError, Severity, TokenFormat};
@@ -308,21 +309,22 @@ pub const OIDC_SCOPES: &[&str] = &[
     "offline_access",
 ];
 
-/// Shape of every scope in the Management API catalogue (`verb:resource`); a scope of this shape
-/// may still be a custom API's, which is why the distinct values are also capped.
-pub fn scope_shape_ok(scope: &str) -> bool {
-    if OIDC_SCOPES.contains(&scope) {
-        return true;
-    }
-    let Some((verb, resource)) = scope.split_once(':') else {
-        return false;
-    };
-    matches!(verb, "read" | "create" | "update" | "delete")
-        && !resource.is_empty()
-        && resource.len() <= 64
-        && resource
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b == b'_')
+/// Whether `scope` may be a `scope` label value: a scope of the Management API catalogue
+/// (`crate::auth::scopes`), or a standard OIDC scope. Everything else is `other`.
+pub fn known_scope(scope: &str) -> bool {
+    use std::collections::HashSet;
+    use std::sync::OnceLock;
+    static KNOWN: OnceLock<HashSet<&'static str>> = OnceLock::new();
+    OIDC_SCOPES.contains(&scope)
+        || KNOWN
+            .get_or_init(|| {
+                crate::auth::scopes::catalogue()
+                    .operations()
+                    .iter()
+                    .flat_map(|op| op.scopes.iter().copied())
+                    .collect()
+            })
+            .contains(scope)
 }
 
 /// `token` label of `authtap_tokens_observed_total`.
@@ -556,10 +558,12 @@ mod tests {
         assert!(!endpoint_shape_ok("/api/v2/users/auth0|123"));
         assert!(!endpoint_shape_ok("other"));
         assert!(!endpoint_shape_ok("/userinfo?x=1"));
-        assert!(scope_shape_ok("update:current_user_metadata"));
-        assert!(scope_shape_ok("openid"));
-        assert!(!scope_shape_ok("read:users user@example.com"));
-        assert!(!scope_shape_ok("write:Things"));
+        assert!(known_scope("update:current_user_metadata"));
+        assert!(known_scope("read:users"));
+        assert!(known_scope("openid"));
+        assert!(!known_scope("read:users user@example.com"));
+        assert!(!known_scope("update:resource_7"));
+        assert!(!known_scope("write:things"));
         assert_eq!(
             grant_label(Some("authorization_code")),
             "authorization_code"

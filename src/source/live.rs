@@ -10,6 +10,10 @@
 
 use crate::model::Micros;
 
+/// How long `read_batch` sleeps when no frame is waiting. The kernel buffer (64 MiB by default)
+/// holds the packets that arrive meanwhile.
+pub const IDLE_NAP: std::time::Duration = std::time::Duration::from_millis(2);
+
 /// Default capture filter: HTTPS and HTTP.
 pub const DEFAULT_BPF: &str = "tcp port 443 or tcp port 80";
 
@@ -158,6 +162,11 @@ mod imp {
                 expr: cfg.bpf.clone(),
                 detail: e.to_string(),
             })?;
+            // Non-blocking: a quiet interface must not block shutdown (libpcap's read timeout
+            // only starts with the first packet on Linux). `read_batch` naps instead.
+            let cap = cap
+                .setnonblock()
+                .map_err(|e| classify_open_error(iface, &e.to_string()))?;
             let linktype = cap.get_datalink().0;
             Ok(Self {
                 cap,
@@ -175,8 +184,8 @@ mod imp {
             &self.interface
         }
 
-        /// Reads at most `max` frames; waits at most the read timeout when none arrive.
-        /// Returns how many frames were handed to `on_frame`.
+        /// Reads at most `max` frames. When none are waiting it naps `IDLE_NAP` and returns 0,
+        /// so callers can check their stop flag. Returns how many frames went to `on_frame`.
         pub fn read_batch(
             &mut self,
             max: usize,
@@ -193,8 +202,11 @@ mod imp {
                 })
             });
             match res {
+                Ok(0) | Err(::pcap::Error::TimeoutExpired) => {
+                    std::thread::sleep(IDLE_NAP);
+                    Ok(0)
+                }
                 Ok(n) => Ok(n),
-                Err(::pcap::Error::TimeoutExpired) => Ok(0),
                 Err(e) => Err(LiveError::Read {
                     interface: self.interface.clone(),
                     detail: e.to_string(),

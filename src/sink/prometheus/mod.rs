@@ -322,9 +322,10 @@ impl Metrics {
         }
     }
 
-    /// The `scope` label: a catalogue-shaped scope, at most `SCOPE_LABEL_CAP` distinct values.
+    /// The `scope` label: a scope from the catalogue (or OIDC), at most `SCOPE_LABEL_CAP`
+    /// distinct values; anything else is `other`.
     pub fn scope_label<'a>(&self, scope: &'a str) -> &'a str {
-        if !telemetry::scope_shape_ok(scope) {
+        if !telemetry::known_scope(scope) {
             return OTHER;
         }
         let admitted = match self.scopes.lock() {
