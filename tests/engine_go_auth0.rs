@@ -188,13 +188,10 @@ fn go_auth0_recordings_yield_expected_rules() {
         );
         let mut engine = Engine::new(EngineConfig::default());
         let pushed = engine.push(&ex);
-        // /oauth/par is not an endpoint the classifier knows (yet); every other one is.
-        if !file.contains("PushedAuthorization") {
-            assert!(
-                !pushed.events.is_empty(),
-                "{file}: the classifier recognised the exchange"
-            );
-        }
+        assert!(
+            !pushed.events.is_empty(),
+            "{file}: the classifier recognised the exchange"
+        );
         engine.finish();
         let findings = engine.findings();
         let got: BTreeSet<&str> = findings.iter().map(|f| f.rule).collect();

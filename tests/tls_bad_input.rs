@@ -143,8 +143,8 @@ fn hpack_bomb_through_http2_is_capped_and_noted() {
     blk.push(0x80 | (n & 0x7f) as u8);
     n >>= 7;
     blk.push(n as u8);
-    blk.extend(std::iter::repeat(b'a').take(4000));
-    blk.extend(std::iter::repeat(0xBE).take(2000));
+    blk.extend(std::iter::repeat_n(b'a', 4000));
+    blk.extend(std::iter::repeat_n(0xBE, 2000));
     let mut frame = vec![
         (blk.len() >> 16) as u8,
         (blk.len() >> 8) as u8,

@@ -112,7 +112,7 @@ fn session13(
     let kl = k.keylog(keylog_early);
     let mut c = TlsConn::new();
     let mut out = Vec::new();
-    let mut push = |c: &mut TlsConn, d: Dir, b: &[u8], out: &mut Vec<TlsOutput>| {
+    let push = |c: &mut TlsConn, d: Dir, b: &[u8], out: &mut Vec<TlsOutput>| {
         out.extend(c.push(d, b, 0, &kl));
     };
     push(

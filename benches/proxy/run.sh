@@ -5,7 +5,9 @@
 # and authtap's peak RSS while 1,000 connections are busy. Writes benches/proxy/RESULTS.md.
 #
 # Usage: benches/proxy/run.sh [--quick]     (needs network once for `pip install mitmproxy`)
-# Env: DUR (seconds per throughput run, default 10), CONNS (default 32), SKIP_MITM=1.
+# Env: DUR (seconds per throughput run, default 10), CONNS (default 32), SKIP_MITM=1,
+#      MITM_VENV (where mitmproxy is installed), AUTHTAP_BIN + LOADGEN_BIN (skip the build),
+#      RESULTS (output file, default benches/proxy/RESULTS.md).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -20,6 +22,9 @@ trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
+if [[ -n "${AUTHTAP_BIN:-}" && -n "${LOADGEN_BIN:-}" ]]; then
+  AUTHTAP=$AUTHTAP_BIN; LOADGEN=$LOADGEN_BIN   # e.g. debug builds, to check the script itself
+else
 echo "== building (release)"
 cargo build --release --bin authtap 2>&1 | tail -1
 LOADGEN=$(cargo bench --no-run --bench proxy_loadgen --message-format=json 2>/dev/null \
@@ -29,6 +34,7 @@ for l in sys.stdin:
     except Exception: continue
     if m.get("reason")=="compiler-artifact" and m.get("target",{}).get("name")=="proxy_loadgen" and m.get("executable"): print(m["executable"])' | tail -1)
 AUTHTAP=$ROOT/target/release/authtap
+fi
 [[ -x "$LOADGEN" && -x "$AUTHTAP" ]] || { echo "build failed"; exit 1; }
 
 MITMDUMP=""
@@ -138,6 +144,6 @@ if mitm_peak:
 lines.append("")
 lines.append("Raw JSON lines per run are in the run's work directory; numbers vary run to run on a shared host.")
 out = "\n".join(lines) + "\n"
-open(os.path.join(os.getcwd(), "benches/proxy/RESULTS.md"), "w").write(out)
+open(os.environ.get("RESULTS", os.path.join(os.getcwd(), "benches/proxy/RESULTS.md")), "w").write(out)
 print(out)
 PY

@@ -20,8 +20,10 @@
 
 use super::errors::{insufficient_scopes, parse_mgmt_error, parse_www_authenticate};
 use crate::decode::form;
-use crate::decode::jwt::decode;
-use crate::model::{Credential, Exchange, TokenRole};
+use crate::model::{Credential, Exchange, Token, TokenRole};
+
+/// How tokens are decoded (the classifier passes its memo; tests pass `decode::jwt::decode`).
+pub type Decode<'a> = &'a mut dyn FnMut(&str, TokenRole) -> Token;
 
 fn malformed(reason: &str) -> Credential {
     Credential::Malformed {
@@ -32,11 +34,6 @@ fn malformed(reason: &str) -> Credential {
 /// Whether a header value was replaced by an export tool's placeholder (`[REDACTED]`,
 /// `Bearer ****`, `<hidden>`...): the credential is unknown, not malformed.
 pub fn looks_redacted(value: &str) -> bool {
-    let lower = value.trim().to_ascii_lowercase();
-    let cred = lower
-        .split_once(' ')
-        .map(|(_, c)| c.trim())
-        .unwrap_or(lower.as_str());
     const WORDS: &[&str] = &[
         "redacted",
         "filtered",
@@ -47,13 +44,20 @@ pub fn looks_redacted(value: &str) -> bool {
         "masked",
         "omitted",
     ];
+    let v = value.trim();
+    let cred = v.split_once(' ').map(|(_, c)| c.trim()).unwrap_or(v);
+    let filler = cred.len() >= 3
+        && (cred.bytes().all(|b| b == b'*') || cred.bytes().all(|b| b == b'x' || b == b'X'));
     // Placeholders are short; a long value is a token even if its base64 spells a word.
-    (lower.len() <= 48 && WORDS.iter().any(|w| lower.contains(w)))
-        || (cred.len() >= 3 && (cred.bytes().all(|b| b == b'*') || cred.bytes().all(|b| b == b'x')))
+    filler
+        || (v.len() <= 48 && {
+            let lower = v.to_ascii_lowercase();
+            WORDS.iter().any(|w| lower.contains(w))
+        })
 }
 
 /// Interpret one `Authorization` header value.
-pub fn from_authorization(value: &str) -> Credential {
+pub fn from_authorization(value: &str, dec: Decode<'_>) -> Credential {
     if looks_redacted(value) {
         return Credential::Stripped;
     }
@@ -94,8 +98,10 @@ pub fn from_authorization(value: &str) -> Credential {
         return malformed("more than one space after `Bearer`");
     }
     let tok = rest.trim_end();
-    let lower = tok.to_ascii_lowercase();
-    if ["undefined", "null", "none", "[object object]", "nil"].contains(&lower.as_str()) {
+    if ["undefined", "null", "none", "[object object]", "nil"]
+        .iter()
+        .any(|w| tok.eq_ignore_ascii_case(w))
+    {
         return Credential::Malformed {
             reason: format!(
                 "the token is the literal `{tok}`: the variable holding it was not set"
@@ -110,13 +116,21 @@ pub fn from_authorization(value: &str) -> Credential {
     if tok.starts_with(['"', '\'']) {
         return malformed("the token is wrapped in quotes");
     }
-    if lower.starts_with("bearer") {
+    if tok
+        .get(..6)
+        .is_some_and(|p| p.eq_ignore_ascii_case("bearer"))
+    {
         return malformed("the scheme is repeated (`Bearer Bearer <token>`)");
     }
-    if tok.contains(char::is_whitespace) {
+    let spaced = if tok.is_ascii() {
+        tok.bytes().any(|b| b.is_ascii_whitespace())
+    } else {
+        tok.contains(char::is_whitespace)
+    };
+    if spaced {
         return malformed("the token contains spaces; it is not one token");
     }
-    Credential::Bearer(decode(tok, TokenRole::Unknown))
+    Credential::Bearer(dec(tok, TokenRole::Unknown))
 }
 
 /// Whether the response implies a token was presented (see the module comment).
@@ -160,16 +174,16 @@ pub fn response_implies_token(ex: &Exchange) -> bool {
 }
 
 /// The credential of an API request.
-pub fn of_request(ex: &Exchange) -> Credential {
+pub fn of_request(ex: &Exchange, dec: Decode<'_>) -> Credential {
     if let Some(h) = ex.request.headers.get("authorization") {
-        return from_authorization(h);
+        return from_authorization(h, dec);
     }
     if let Some(tok) = form::query_of(&ex.request.url)
         .map(form::parse)
         .and_then(|f| f.get("access_token").map(str::to_string))
         .filter(|t| !t.is_empty())
     {
-        return Credential::QueryToken(decode(&tok, TokenRole::Access));
+        return Credential::QueryToken(dec(&tok, TokenRole::Access));
     }
     if response_implies_token(ex) {
         Credential::Stripped
@@ -181,7 +195,16 @@ pub fn of_request(ex: &Exchange) -> Credential {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::decode::jwt::decode;
     use crate::model::{Body, Headers, Request, Response};
+
+    fn fa(v: &str) -> Credential {
+        from_authorization(v, &mut decode)
+    }
+
+    fn of(ex: &Exchange) -> Credential {
+        of_request(ex, &mut decode)
+    }
 
     fn ex(auth: Option<&str>, url: &str, status: u16, body: &str) -> Exchange {
         let mut headers = Headers::default();
@@ -211,7 +234,7 @@ mod tests {
 
     #[test]
     fn bearer_is_decoded() {
-        match of_request(&ex(Some("Bearer abc.def.ghi"), URL, 200, "{}")) {
+        match of(&ex(Some("Bearer abc.def.ghi"), URL, 200, "{}")) {
             Credential::Bearer(t) => assert_eq!(t.raw, "abc.def.ghi"),
             other => panic!("{other:?}"),
         }
@@ -237,7 +260,7 @@ mod tests {
             String::new(),
         ];
         for c in cases {
-            match from_authorization(&c) {
+            match fa(&c) {
                 Credential::Malformed { reason } => {
                     assert!(!reason.contains("eyJhbGci"), "{reason}");
                     assert!(!reason.is_empty());
@@ -257,12 +280,9 @@ mod tests {
             "Bearer xxxxxxxx",
             "Bearer [Filtered]",
         ] {
-            assert_eq!(from_authorization(v), Credential::Stripped, "{v}");
+            assert_eq!(fa(v), Credential::Stripped, "{v}");
         }
-        assert!(matches!(
-            from_authorization("Bearer abc.def.ghi"),
-            Credential::Bearer(_)
-        ));
+        assert!(matches!(fa("Bearer abc.def.ghi"), Credential::Bearer(_)));
     }
 
     #[test]
@@ -273,7 +293,7 @@ mod tests {
             200,
             "",
         );
-        assert!(matches!(of_request(&e), Credential::QueryToken(t) if t.raw == "abcdefghijklmnop"));
+        assert!(matches!(of(&e), Credential::QueryToken(t) if t.raw == "abcdefghijklmnop"));
     }
 
     #[test]
@@ -303,7 +323,7 @@ mod tests {
         ];
         for (st, body) in stripped {
             assert_eq!(
-                of_request(&ex(None, URL, st, body)),
+                of(&ex(None, URL, st, body)),
                 Credential::Stripped,
                 "{st} {body}"
             );
@@ -320,14 +340,10 @@ mod tests {
             (404, "{}"),
         ];
         for (st, body) in none {
-            assert_eq!(
-                of_request(&ex(None, URL, st, body)),
-                Credential::None,
-                "{st}"
-            );
+            assert_eq!(of(&ex(None, URL, st, body)), Credential::None, "{st}");
         }
         let mut no_resp = ex(None, URL, 200, "");
         no_resp.response = None;
-        assert_eq!(of_request(&no_resp), Credential::None);
+        assert_eq!(of(&no_resp), Credential::None);
     }
 }

@@ -153,10 +153,15 @@ pub fn resolve(method: &str, path: &str) -> Resolved {
     let trimmed = if trimmed.is_empty() { "/" } else { trimmed };
     if trimmed == "/api/v2" || trimmed.starts_with("/api/v2/") {
         let matched = catalogue().lookup(method, trimmed);
-        let template = matched
-            .as_ref()
-            .map(|m| m.op.template)
-            .unwrap_or(MGMT_UNKNOWN);
+        // Unknown method on a known path (OPTIONS, a typo'd verb): template by path alone.
+        let template = match &matched {
+            Some(m) => m.op.template,
+            None => catalogue()
+                .methods_for(trimmed)
+                .first()
+                .map(|o| o.template)
+                .unwrap_or(MGMT_UNKNOWN),
+        };
         return Resolved::Management { template, matched };
     }
     if let Some((t, kind)) = EXACT.iter().find(|(t, _)| *t == trimmed) {
@@ -246,6 +251,9 @@ mod tests {
             resolve("PATCH", "/api/v2/users/{id}").template(),
             "/api/v2/users/{id}"
         );
+        let put = resolve("PUT", "/api/v2/users/auth0|1");
+        assert_eq!(put.template(), "/api/v2/users/{id}");
+        assert!(matches!(put, Resolved::Management { matched: None, .. }));
         let u = resolve("GET", "/api/v2/definitely/not/here");
         assert_eq!(u.template(), MGMT_UNKNOWN);
         assert_eq!(resolve("GET", "/favicon.ico"), Resolved::Unknown);

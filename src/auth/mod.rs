@@ -20,6 +20,7 @@
 //! - `/co/authenticate`, `/usernamepassword/login`, `/mfa/*`, `/passwordless/start`,
 //!   `/dbconnections/*`, `/oauth/device/code`, `/oauth/par`, `/.well-known/{other}`: `AuthOther`.
 //! - Unknown tenant paths: nothing, except a form_post callback POST (below).
+//! - `OPTIONS` (CORS preflight) anywhere: nothing.
 //!
 //! Non-tenant hosts: an `AuthorizeResult` (via form_post) for a POST whose form body has `state`
 //! plus `code`/`id_token`/`access_token`/`error` (that is how form_post results reach the app);
@@ -28,6 +29,7 @@
 //! callback with `code`/`state` is not an Auth0 exchange (its result was already read from the
 //! Location that led there).
 
+pub mod cache;
 pub mod credential;
 pub mod endpoints;
 pub mod errors;
@@ -64,6 +66,7 @@ pub struct Classifier {
     tenants: Vec<String>,
     hosts: TenantHosts,
     keys: KeyStore,
+    cache: cache::TokenCache,
     stats: ClassifierStats,
 }
 
@@ -102,6 +105,7 @@ impl Classifier {
             tenants: tenants.to_vec(),
             hosts: TenantHosts::new(tenants),
             keys: KeyStore::new(),
+            cache: cache::TokenCache::default(),
             stats: ClassifierStats::default(),
         }
     }
@@ -118,6 +122,7 @@ impl Classifier {
 
     /// Add a JWKS (from `--jwks`); tokens classified afterwards are verified against it.
     pub fn add_jwks(&mut self, json: &str) -> Result<usize, JwksError> {
+        self.cache.keys_changed();
         self.keys.add_jwks(json)
     }
 
@@ -143,13 +148,13 @@ impl Classifier {
     /// Zero or more events for one exchange.
     pub fn classify(&mut self, ex: &Exchange) -> Vec<AuthEvent> {
         self.stats.exchanges += 1;
-        let host = host_of(ex);
-        let mut kinds: Vec<EventKind> = Vec::new();
+        // CORS preflights carry no credential and no parameters; they mean nothing to OAuth (and
+        // would otherwise look like token requests or sanitized API calls).
         if ex.request.method.eq_ignore_ascii_case("OPTIONS") {
-            // A CORS preflight never carries credentials or OAuth meaning; reading it as an API
-            // call would report its (normal) missing Authorization header.
             return Vec::new();
         }
+        let host = host_of(ex);
+        let mut kinds: Vec<EventKind> = Vec::new();
         if self.is_tenant_host(&host) {
             self.stats.tenant_exchanges += 1;
             self.classify_tenant(ex, &mut kinds);
@@ -174,44 +179,41 @@ impl Classifier {
             .collect()
     }
 
-    fn verify_tokens(&self, kind: &mut EventKind) {
-        let keys = &self.keys;
-        let fix = |t: &mut crate::model::Token| {
-            if let Some(jwt) = &t.jwt {
-                if jwt.verification == Verification::NotVerified {
-                    let v = keys.verify(t);
-                    if let Some(jwt) = &mut t.jwt {
-                        jwt.verification = v;
-                    }
+    fn verify_tokens(&mut self, kind: &mut EventKind) {
+        let (keys, cache) = (&self.keys, &mut self.cache);
+        let mut fix = |t: &mut crate::model::Token| {
+            let pending = t
+                .jwt
+                .as_ref()
+                .is_some_and(|j| j.verification == Verification::NotVerified);
+            if pending {
+                let v = cache.verify(keys, t);
+                if let Some(jwt) = &mut t.jwt {
+                    jwt.verification = v;
                 }
             }
         };
-        let fix_set = |s: &mut crate::model::TokenSet| {
-            for t in [&mut s.access_token, &mut s.id_token, &mut s.refresh_token]
-                .into_iter()
-                .flatten()
-            {
-                fix(t);
-            }
-        };
-        match kind {
-            EventKind::AuthorizeResult(r) => fix_set(&mut r.tokens),
-            EventKind::TokenGrant(g) => fix_set(&mut g.issued),
+        let tokens: Vec<&mut crate::model::Token> = match kind {
+            EventKind::AuthorizeResult(r) => token_refs(&mut r.tokens),
+            EventKind::TokenGrant(g) => token_refs(&mut g.issued),
             EventKind::ApiCall(c) => match &mut c.credential {
-                Credential::Bearer(t) | Credential::QueryToken(t) => fix(t),
-                _ => {}
+                Credential::Bearer(t) | Credential::QueryToken(t) => vec![t],
+                _ => Vec::new(),
             },
-            _ => {}
+            _ => Vec::new(),
+        };
+        for t in tokens {
+            fix(t);
         }
     }
 
     fn classify_foreign(&mut self, ex: &Exchange, out: &mut Vec<EventKind>) {
         let body = &ex.request.body;
-        if let Some(r) =
-            results::from_callback_post(&ex.request.method, &body.text(), is_form(body))
-        {
-            out.push(EventKind::AuthorizeResult(r));
-            return;
+        if ex.request.method.eq_ignore_ascii_case("POST") && is_form(body) {
+            if let Some(r) = results::from_callback_post("POST", &body.text(), true) {
+                out.push(EventKind::AuthorizeResult(r));
+                return;
+            }
         }
         let bearer_header = ex
             .request
@@ -276,6 +278,7 @@ impl Classifier {
                         .filter(|r| (200..300).contains(&r.status))
                     {
                         let text = resp.body.text().into_owned();
+                        self.cache.keys_changed();
                         match self.keys.add_jwks(&text) {
                             Ok(_) => out.push(EventKind::Jwks(text)),
                             Err(_) => {
@@ -441,9 +444,29 @@ impl Classifier {
             ),
             // Unknown /api/v2 operation: the model contract keeps the raw path here (metrics use
             // `Classifier::endpoint`, which says `/api/v2/{unknown}`).
+            // A known path with a method the catalogue lacks keeps its template.
+            Some(Resolved::Management {
+                matched: None,
+                template,
+            }) if *template != endpoints::MGMT_UNKNOWN => {
+                (template.to_string(), false, Vec::new(), false, Vec::new())
+            }
             Some(Resolved::Management { matched: None, .. }) => {
                 (path.to_string(), false, Vec::new(), false, Vec::new())
             }
+            // /userinfo "will work only if `openid` was granted as a scope" (auth0-facts.md §3.3).
+            Some(
+                r @ Resolved::Auth {
+                    kind: AuthEndpoint::Userinfo,
+                    ..
+                },
+            ) => (
+                r.template().to_string(),
+                true,
+                vec!["openid".to_string()],
+                false,
+                Vec::new(),
+            ),
             Some(r @ Resolved::Auth { .. }) => (
                 r.template().to_string(),
                 true,
@@ -459,7 +482,8 @@ impl Classifier {
                 Vec::new(),
             ),
         };
-        let credential = credential::of_request(ex);
+        let cache = &mut self.cache;
+        let credential = credential::of_request(ex, &mut |raw, role| cache.decode(raw, role));
         let resp = ex.response.as_ref();
         let mut error = resp
             .filter(|r| r.status >= 400)
@@ -516,6 +540,13 @@ impl Classifier {
             ratelimit: resp.and_then(|r| errors::parse_ratelimit(&r.headers)),
         }
     }
+}
+
+fn token_refs(s: &mut crate::model::TokenSet) -> Vec<&mut crate::model::Token> {
+    [&mut s.access_token, &mut s.id_token, &mut s.refresh_token]
+        .into_iter()
+        .flatten()
+        .collect()
 }
 
 /// Parameters of an /authorize request (query, plus form body for POST).

@@ -381,7 +381,31 @@ fn sanitized_call_and_malformed_header() {
     let c = api_call(&k);
     assert_eq!(c.api, Api::Authentication);
     assert_eq!(c.endpoint, "/userinfo");
+    assert_eq!(c.accepted_scopes, vec!["openid".to_string()]);
     assert!(matches!(&c.credential, Credential::Malformed { .. }));
+}
+
+#[test]
+fn cors_preflight_yields_nothing() {
+    let ex = B::new("OPTIONS", &format!("{T}/oauth/token")).resp(204, "text/plain", "");
+    assert!(classify(&ex.0).is_empty());
+    let ex = B::new("OPTIONS", &format!("{T}/api/v2/users/auth0|1")).resp(204, "text/plain", "");
+    assert!(classify(&ex.0).is_empty());
+    assert_eq!(Classifier::new(&[]).endpoint(&ex.0).1, "/api/v2/users/{id}");
+}
+
+#[test]
+fn wrong_method_on_known_path_keeps_template() {
+    let ex = B::new("PUT", &format!("{T}/api/v2/users/auth0|1"))
+        .req_header(
+            "Authorization",
+            &format!("Bearer {}", mgmt_token("update:users")),
+        )
+        .resp(404, "application/json", "{}");
+    let k = classify(&ex.0);
+    let c = api_call(&k);
+    assert_eq!(c.endpoint, "/api/v2/users/{id}");
+    assert!(!c.known_endpoint);
 }
 
 #[test]
@@ -404,6 +428,10 @@ fn unknown_management_path() {
     let k = classify(&ex.0);
     let c = api_call(&k);
     assert!(!c.known_endpoint);
+    assert_eq!(
+        c.endpoint, "/api/v2/not-a-thing/42",
+        "model contract: raw path when unknown"
+    );
     assert!(c.accepted_scopes.is_empty());
 }
 

@@ -410,8 +410,8 @@ mod tests {
         blk.push(0x80 | (n & 0x7f) as u8);
         n >>= 7;
         blk.push(n as u8);
-        blk.extend(std::iter::repeat(b'a').take(4000));
-        blk.extend(std::iter::repeat(0xBE).take(1000)); // index 62
+        blk.extend(std::iter::repeat_n(b'a', 4000));
+        blk.extend(std::iter::repeat_n(0xBE, 1000)); // index 62
         let b = d.decode(&blk).expect("decodes");
         assert!(b.truncated);
         assert!(b.headers.len() < 100);

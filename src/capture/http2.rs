@@ -153,10 +153,7 @@ impl H2Conn {
             }
             self.dirs[0].preface_checked = true;
         }
-        loop {
-            let Some(hd) = buf.get(pos..pos + 9) else {
-                break;
-            };
+        while let Some(hd) = buf.get(pos..pos + 9) {
             let len = u32::from_be_bytes([0, hd[0], hd[1], hd[2]]) as usize;
             let ty = hd[3];
             let flags = hd[4];
@@ -297,16 +294,14 @@ impl H2Conn {
                     self.emit(s, out);
                 }
             }
-            4 => {
-                if flags & 0x1 == 0 {
-                    for set in payload.chunks_exact(6) {
-                        let id = u16::from_be_bytes([set[0], set[1]]);
-                        let v = u32::from_be_bytes([set[2], set[3], set[4], set[5]]) as usize;
-                        if id == 1 {
-                            // The sender of SETTINGS decodes with this table size: it bounds
-                            // what the *other* direction's encoder may use.
-                            self.decoders[1 - i].set_allowed_max(v);
-                        }
+            4 if flags & 0x1 == 0 => {
+                for set in payload.chunks_exact(6) {
+                    let id = u16::from_be_bytes([set[0], set[1]]);
+                    let v = u32::from_be_bytes([set[2], set[3], set[4], set[5]]) as usize;
+                    if id == 1 {
+                        // The sender of SETTINGS decodes with this table size: it bounds
+                        // what the *other* direction's encoder may use.
+                        self.decoders[1 - i].set_allowed_max(v);
                     }
                 }
             }

@@ -1079,7 +1079,35 @@ mod tests {
             let st = format!("state-{}", a % 4);
             let code = format!("code-{}-abcdefgh", b % 4);
             let tok = m2m_jwt(&mgmt_aud(), "read:users", NOW + i64::from(b % 5));
-            match kind % 6 {
+            let idt = id_jwt(
+                serde_json::json!({"https://app.example/app_metadata": {"db_password": format!("pw-{b}")}}),
+            );
+            match kind % 8 {
+                6 => ev(
+                    idx,
+                    "GET",
+                    "/authorize",
+                    Some(302),
+                    K::AuthorizeResult(implicit_result(
+                        &st,
+                        Some(jwe_token()),
+                        Some(idt),
+                        Some("openid"),
+                    )),
+                ),
+                7 => ev(
+                    idx,
+                    "PATCH",
+                    "/api/v2/users/x",
+                    Some(401),
+                    K::ApiCall(mgmt_call(
+                        "PATCH",
+                        "/api/v2/users/{id}",
+                        PATCH_USER,
+                        Credential::Bearer(idt),
+                        Some(401),
+                    )),
+                ),
                 0 => ev(
                     idx,
                     "GET",
@@ -1163,7 +1191,10 @@ mod tests {
                     let e = step(*k, *a, *b, i);
                     let link = c.observe(&e);
                     for f in d.on_event(&e, &link) {
-                        prop_assert!(!f.explanation.contains("code-") && !f.fix.contains("code-"));
+                        let text = format!("{} {} {}", f.title, f.explanation, f.fix);
+                        prop_assert!(!text.contains("code-"), "a code leaked: {}", text);
+                        prop_assert!(!text.contains("eyJ"), "a raw JWT leaked: {}", text);
+                        prop_assert!(!text.contains("pw-"), "a claim value leaked: {}", text);
                     }
                     prop_assert!(c.active_flows() <= flow_cap);
                     prop_assert!(c.registry.len() <= token_cap);

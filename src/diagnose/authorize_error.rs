@@ -29,6 +29,11 @@ fn explain(error: &str, desc: &str, link: &Link, host: &str) -> (String, String)
         .and_then(|r| r.client_id.as_deref())
         .unwrap_or("(unknown client)");
     match error {
+        _ if d.contains("callback url mismatch")
+            || (matches!(error, "unauthorized_client" | "invalid_request") && d.contains("redirect_uri")) => (
+            format!("The `redirect_uri` {} is not in the Allowed Callback URLs of client {client}.", req.and_then(|r| r.redirect_uri.as_deref()).map(|r| format!("`{r}`")).unwrap_or_default()),
+            format!("Add the exact redirect_uri to Dashboard > Applications > {client} > Allowed Callback URLs."),
+        ),
         "access_denied" if d.contains("service not found") => {
             let aud = desc.split_once(':').map(|(_, a)| a.trim()).unwrap_or("");
             (
@@ -51,10 +56,6 @@ fn explain(error: &str, desc: &str, link: &Link, host: &str) -> (String, String)
         "interaction_required" => (
             "The login needs user interaction (MFA, a redirect Action, or a prompt) that `prompt=none` cannot show.".into(),
             "Fall back to an interactive /authorize without `prompt=none`.".into(),
-        ),
-        "unauthorized_client" | "invalid_request" if d.contains("callback url mismatch") || d.contains("redirect_uri") => (
-            format!("The `redirect_uri` {} is not in the Allowed Callback URLs of client {client}.", req.and_then(|r| r.redirect_uri.as_deref()).map(|r| format!("`{r}`")).unwrap_or_default()),
-            format!("Add the exact redirect_uri to Dashboard > Applications > {client} > Allowed Callback URLs."),
         ),
         "unsupported_response_type" => (
             format!("Client {client} may not use this `response_type` (the grant type is disabled, or it is a third-party app, which cannot use implicit)."),
@@ -184,5 +185,13 @@ mod tests {
             K::AuthorizeResult(code_result("s", "code-0123456789")),
         )]);
         assert!(of(&f, "authorize-error").is_empty());
+    }
+
+    #[test]
+    fn callback_mismatch_page_names_allowed_callback_urls() {
+        let f = run(&[ev(0, "GET", "/authorize", Some(400), error_result("invalid_request", "Callback URL mismatch. The provided redirect_uri is not in the list of allowed callback URLs."))]);
+        assert!(of(&f, "authorize-error")[0]
+            .fix
+            .contains("Allowed Callback URLs"));
     }
 }

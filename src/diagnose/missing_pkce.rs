@@ -29,6 +29,40 @@ const FIX: &str = "Use PKCE: send `code_challenge=BASE64URL(SHA256(code_verifier
                    `code_challenge_method=S256` on /authorize and the matching `code_verifier` on \
                    /oauth/token (auth0-spa-js and the Auth0 mobile SDKs do this by default).";
 
+/// Auth0 browser SDKs, by the `name` in the `auth0Client` parameter they add to /authorize.
+const BROWSER_SDKS: &[&str] = &[
+    "auth0-spa-js",
+    "auth0.js",
+    "auth0-react",
+    "auth0-angular",
+    "auth0-vue",
+    "lock.js",
+    "lock",
+];
+
+/// The browser SDK named by the request's `auth0Client` (base64 JSON `{"name": ...}`).
+fn browser_sdk(url: &str) -> Option<String> {
+    use base64::Engine as _;
+    let parsed = url::Url::parse(url).ok()?;
+    let value = parsed
+        .query_pairs()
+        .find(|(k, _)| k == "auth0Client")
+        .map(|(_, v)| v.into_owned())?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(value.trim_end_matches('='))
+        .or_else(|_| {
+            base64::engine::general_purpose::STANDARD_NO_PAD.decode(value.trim_end_matches('='))
+        })
+        .or_else(|_| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(value.trim_end_matches('='))
+        })
+        .ok()?;
+    let json: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    let name = json.get("name")?.as_str()?;
+    let bare = name.trim_start_matches("@auth0/");
+    BROWSER_SDKS.contains(&bare).then(|| name.to_string())
+}
+
 pub fn check(ev: &AuthEvent, link: &Link) -> Vec<Draft> {
     let auth = link.authorize.as_ref();
     match &ev.kind {
@@ -67,8 +101,15 @@ pub fn check(ev: &AuthEvent, link: &Link) -> Vec<Draft> {
         EventKind::Authorize(req)
             if req.response_type.iter().any(|r| r == "code")
                 && req.code_challenge.is_none()
-                && req.response_mode.as_deref() == Some("web_message") =>
+                && (req.response_mode.as_deref() == Some("web_message")
+                    || browser_sdk(&ev.at.url).is_some()) =>
         {
+            let how = match browser_sdk(&ev.at.url) {
+                Some(sdk) => {
+                    format!("is sent by the browser SDK `{sdk}` (its `auth0Client` parameter)")
+                }
+                None => "asks for `response_mode=web_message`".to_string(),
+            };
             vec![Draft {
                 cause: "pkce".into(),
                 title: format!(
@@ -76,8 +117,8 @@ pub fn check(ev: &AuthEvent, link: &Link) -> Vec<Draft> {
                     req.client_id.as_deref().unwrap_or("unknown")
                 ),
                 explanation: format!(
-                    "{} asks for a code with `response_mode=web_message` (a browser app, which cannot \
-                     keep a client secret) but sends no `code_challenge` (auth0-facts §3.1).",
+                    "{} asks for a code and {how}: a browser app, which cannot keep a client secret, \
+                     yet it sends no `code_challenge` (auth0-facts §3.1).",
                     exchange(&ev.at)
                 ),
                 fix: FIX.to_string(),
@@ -148,5 +189,37 @@ mod tests {
         a.response_mode = Some("web_message".into());
         let f = run(&[ev(0, "GET", "/authorize", Some(200), K::Authorize(a))]);
         assert_eq!(of(&f, "missing-pkce").len(), 1);
+    }
+
+    #[test]
+    fn browser_sdk_without_challenge_fires_and_server_sdk_does_not() {
+        use base64::Engine as _;
+        let client = |name: &str| {
+            base64::engine::general_purpose::STANDARD
+                .encode(format!("{{\"name\":\"{name}\",\"version\":\"9.0.0\"}}"))
+        };
+        let mk = |name: &str| {
+            let mut e = ev(
+                0,
+                "GET",
+                "/authorize",
+                Some(302),
+                K::Authorize(authorize(Some("s"), "code", "openid", None)),
+            );
+            e.at.url = format!(
+                "https://{HOST}/authorize?response_type=code&auth0Client={}",
+                url::form_urlencoded::byte_serialize(client(name).as_bytes()).collect::<String>()
+            );
+            e
+        };
+        let f = run(&[mk("auth0.js")]);
+        let hit = of(&f, "missing-pkce");
+        assert_eq!(hit.len(), 1);
+        assert!(
+            hit[0].explanation.contains("`auth0.js`"),
+            "{}",
+            hit[0].explanation
+        );
+        assert!(of(&run(&[mk("node-auth0")]), "missing-pkce").is_empty());
     }
 }

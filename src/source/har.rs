@@ -527,12 +527,49 @@ impl<R: Read> HarReader<R> {
         }
     }
 
+    /// Fast path: deserialize the entry straight from the buffer when it is complete there and
+    /// well-formed (one pass, no separate scan). Returns `false` to fall back to the careful path,
+    /// which re-reads the same bytes. serde_json's own recursion limit (128 below the entry)
+    /// bounds the stack here.
+    fn fast_entry(&mut self, index: usize, emit: &mut impl FnMut(Exchange)) -> bool {
+        let start = self.sc.cursor();
+        let avail = self.sc.slice(start, usize::MAX);
+        if avail.first() != Some(&b'{') {
+            return false;
+        }
+        let mut stream = serde_json::Deserializer::from_slice(avail).into_iter::<RawEntry<'_>>();
+        let raw = match stream.next() {
+            Some(Ok(raw)) => raw,
+            _ => return false,
+        };
+        let end = start + stream.byte_offset();
+        let converted = convert(raw, self.input, index, &self.opts);
+        self.sc.consume_to(end);
+        match converted {
+            Ok(ex) => {
+                let delivered = &mut self.delivered;
+                self.window.push(ex, &mut |ex| {
+                    *delivered += 1;
+                    emit(ex)
+                });
+            }
+            Err(why) => self.note_malformed(|sc| {
+                format!("entry {index} at {}: {why}; skipped", sc.position(start))
+            }),
+        }
+        true
+    }
+
     fn entry(&mut self, emit: &mut impl FnMut(Exchange)) -> Result<(), HarError> {
         let index = self.index;
         self.index += 1;
         self.sc.peek()?;
-        // Positions (line/column) cost a scan of the buffer, so they are computed only for the
-        // notes that are kept.
+        if self.fast_entry(index, emit) {
+            return Ok(());
+        }
+        // Careful path: entries that cross the end of the buffer, are malformed, too deep or too
+        // large. Positions (line/column) cost a scan of the buffer, so they are computed only for
+        // the notes that are kept.
         let start_byte = self.sc.offset(self.sc.cursor());
         let (start, end) = match self.sc.capture(3, self.opts.entry_cap)? {
             Captured::Oversized { len } => {
@@ -842,9 +879,10 @@ pub fn parse_started(text: &str) -> Option<i64> {
 
 /// Split headers into regular ones and HTTP/2 pseudo-headers.
 fn split_headers(raw: Option<Vec<RawHeader<'_>>>) -> (Headers, Vec<(String, String)>) {
-    let mut headers = Headers::default();
+    let raw = raw.unwrap_or_default();
+    let mut headers = Headers(Vec::with_capacity(raw.len()));
     let mut pseudo = Vec::new();
-    for h in raw.unwrap_or_default() {
+    for h in raw {
         let value = match h.value {
             Some(Scalar::Text(t)) => t.into_owned(),
             Some(other) => other.text(),
@@ -879,7 +917,7 @@ fn base64_engines() -> [base64::engine::GeneralPurpose; 2] {
 
 /// Build a capped body from HAR text, decoding base64 when asked.
 fn make_body(
-    text: &str,
+    text: Cow<'_, str>,
     encoding: Option<&str>,
     mime: Option<String>,
     marked_truncated: bool,
@@ -896,7 +934,7 @@ fn make_body(
         let clean: Cow<'_, str> = if text.bytes().any(|b| b.is_ascii_whitespace()) {
             Cow::Owned(text.chars().filter(|c| !c.is_ascii_whitespace()).collect())
         } else {
-            Cow::Borrowed(text)
+            Cow::Borrowed(text.as_ref())
         };
         let need = (cap / 3 + 1) * 4;
         let prefix = if clean.len() > need {
@@ -926,10 +964,13 @@ fn make_body(
         ));
     }
     if !decoded {
-        let bytes = text.as_bytes();
-        data = bytes.get(..cap).unwrap_or(bytes).to_vec();
-        if bytes.len() > cap {
+        if text.len() > cap {
             truncated = true;
+            let bytes = text.as_bytes();
+            data = bytes.get(..cap).unwrap_or(bytes).to_vec();
+        } else {
+            // An unescaped (owned) string becomes the body without another copy.
+            data = text.into_owned().into_bytes();
         }
     }
     if data.len() > cap {
@@ -1026,14 +1067,10 @@ fn convert(
     let req_body = match req.post_data {
         Some(pd) => {
             let mime = non_empty(s(&pd.mime)).or_else(|| non_empty(headers.get("content-type")));
-            let text_owned;
-            let text: &str = match (&pd.text, &pd.params) {
-                (Some(t), _) if !t.0.is_empty() => &t.0,
-                (_, Some(params)) if !params.is_empty() => {
-                    text_owned = form_encode(params);
-                    &text_owned
-                }
-                _ => "",
+            let text: Cow<'_, str> = match (pd.text, &pd.params) {
+                (Some(t), _) if !t.0.is_empty() => t.0,
+                (_, Some(params)) if !params.is_empty() => Cow::Owned(form_encode(params)),
+                _ => Cow::Borrowed(""),
             };
             make_body(
                 text,
@@ -1080,9 +1117,9 @@ fn convert(
                         Some(c) => {
                             let mime = non_empty(s(&c.mime))
                                 .or_else(|| non_empty(rheaders.get("content-type")));
-                            match &c.text {
+                            match c.text {
                                 Some(t) => make_body(
-                                    &t.0,
+                                    t.0,
                                     s(&c.encoding),
                                     mime,
                                     c.truncated.unwrap_or(false),

@@ -17,6 +17,7 @@ pub enum HashAlg {
 }
 
 impl HashAlg {
+    #[allow(clippy::len_without_is_empty)]
     pub fn len(self) -> usize {
         match self {
             HashAlg::Sha256 => 32,
@@ -86,6 +87,7 @@ pub enum Mac {
 }
 
 impl Mac {
+    #[allow(clippy::len_without_is_empty)]
     pub fn len(self) -> usize {
         match self {
             Mac::None => 0,

@@ -273,10 +273,7 @@ impl TlsConn {
             &carried
         };
         let mut pos = 0usize;
-        loop {
-            let Some(h) = input.get(pos..pos + 5) else {
-                break;
-            };
+        while let Some(h) = input.get(pos..pos + 5) {
             let header = [h[0], h[1], h[2], h[3], h[4]];
             let len = u16::from_be_bytes([h[3], h[4]]) as usize;
             if !(20..=24).contains(&header[0]) || header[1] != 3 || len > MAX_RECORD {
@@ -564,16 +561,11 @@ impl TlsConn {
                 for m in msgs {
                     match (m.msg_type, phase) {
                         // Finished under handshake keys: next records use application keys.
-                        (20, Some(Phase::Handshake)) => {
-                            if d.slots.get(k + 1).is_some() {
-                                d.cur = k + 1;
-                            }
-                        }
                         // EndOfEarlyData: the client switches to its handshake keys.
-                        (5, Some(Phase::Early)) => {
-                            if d.slots.get(k + 1).is_some() {
-                                d.cur = k + 1;
-                            }
+                        (20, Some(Phase::Handshake)) | (5, Some(Phase::Early))
+                            if d.slots.get(k + 1).is_some() =>
+                        {
+                            d.cur = k + 1;
                         }
                         (24, Some(Phase::App)) if tls13 => {
                             if let (Some(slot), Some(suite)) = (d.slots.get_mut(k), self.suite) {

@@ -14,9 +14,9 @@ use std::time::Duration;
 
 use http::{HeaderMap, Version};
 
-use super::decode::decode_capped;
 use super::stats::ProxyStats;
 use super::tap::{Captured, Tapped};
+use crate::decode::body::decode_body;
 use crate::engine::{Engine, EngineConfig};
 use crate::model::{Body, Exchange, Finding, Headers, Origin, Request, Response, TlsInfo};
 use crate::redact::Redactor;
@@ -262,9 +262,15 @@ fn body(
     let enc = h
         .get(http::header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok());
-    let decoded = decode_capped(enc, &cap.data, body_cap);
-    if let Some(n) = decoded.note {
-        notes.push(format!("{which} body: {n}"));
+    let decoded = decode_body(enc, &cap.data, body_cap);
+    if let Some(e) = decoded.error {
+        // A copy cut at the cap usually ends mid-stream; say so rather than blame the server.
+        let why = if cap.capped || !cap.complete {
+            " (the tapped copy is incomplete)"
+        } else {
+            ""
+        };
+        notes.push(format!("{which} body: {e}{why}"));
     }
     if cap.capped {
         notes.push(format!(
@@ -272,7 +278,7 @@ fn body(
             cap.seen
         ));
     }
-    if decoded.capped {
+    if decoded.truncated {
         notes.push(format!(
             "{which} body decoded output truncated at {body_cap} bytes"
         ));
@@ -285,7 +291,7 @@ fn body(
     }
     Body {
         data: decoded.data,
-        truncated: cap.capped || decoded.capped || !cap.complete,
+        truncated: cap.capped || decoded.truncated || !cap.complete,
         mime: h
             .get(http::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())

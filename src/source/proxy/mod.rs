@@ -2,7 +2,7 @@
 //!
 //! Layout: `ca` (root CA, leaf minting + cache), `glob` (`--intercept`), `upstream` (verified
 //! pooled client, `--resolve`), `server` (accept loop, CONNECT, forwarding), `tap` (capped body
-//! copies), `rewind` (peek after CONNECT), `decode` (capped decompression of copies), `live`
+//! copies, decoded with `crate::decode::body`), `rewind` (peek after CONNECT), `live`
 //! (analysis thread: engine, terminal lines, events, HAR via `har_out`), `stats` + `admin` (`/metrics`,
 //! `/healthz`). This file owns the resolved `ProxyConfig`, start-up and graceful shutdown.
 //!
@@ -11,7 +11,6 @@
 
 pub mod admin;
 pub mod ca;
-pub mod decode;
 pub mod glob;
 pub mod har_out;
 pub mod live;
