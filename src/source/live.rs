@@ -191,6 +191,8 @@ mod imp {
             max: usize,
             mut on_frame: impl FnMut(LiveFrame<'_>),
         ) -> Result<usize, LiveError> {
+            // `time_t`/`suseconds_t` are i32 on some targets; the conversion is not useless there.
+            #[allow(clippy::useless_conversion)]
             let res = self.cap.dispatch(Some(max.max(1)), |p| {
                 let ts = i64::from(p.header.ts.tv_sec)
                     .saturating_mul(1_000_000)
