@@ -23,30 +23,25 @@ fn main() -> std::process::ExitCode {
     };
     let mut keys = KeyLog::default();
     let (mut exchanges, mut responses, mut tls) = (0u64, 0u64, 0u64);
-    let res = read_capture(
-        std::io::BufReader::with_capacity(1 << 20, file),
-        0,
-        &mut keys,
-        |o| match o {
-            CaptureOutput::Exchange(ex) => {
-                exchanges += 1;
-                if ex.response.is_some() {
-                    responses += 1;
-                }
-                if verbose {
-                    println!(
-                        "{} {} {} -> {:?} {:?}",
-                        ex.index,
-                        ex.request.method,
-                        ex.request.url,
-                        ex.status(),
-                        ex.notes
-                    );
-                }
+    let res = read_capture(file, 0, &mut keys, |o| match o {
+        CaptureOutput::Exchange(ex) => {
+            exchanges += 1;
+            if ex.response.is_some() {
+                responses += 1;
             }
-            CaptureOutput::TlsUndecrypted { .. } => tls += 1,
-        },
-    );
+            if verbose {
+                println!(
+                    "{} {} {} -> {:?} {:?}",
+                    ex.index,
+                    ex.request.method,
+                    ex.request.url,
+                    ex.status(),
+                    ex.notes
+                );
+            }
+        }
+        CaptureOutput::TlsUndecrypted { .. } => tls += 1,
+    });
     match res {
         Ok(stats) => {
             let mut out = std::io::stdout();

@@ -5,8 +5,7 @@
 # Needs: cargo, tshark, /usr/bin/time. Captures are generated into $BENCH_DIR (default /tmp).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-SIZES=("${@:-30 300}")
-[ "$#" -eq 0 ] && SIZES=(30 300)
+if [ "$#" -gt 0 ]; then SIZES=("$@"); else SIZES=(30 300); fi
 DIR=${BENCH_DIR:-/tmp/authtap-bench}
 mkdir -p "$DIR"
 cargo build --release --example capture_count --example gen_mgmt_pcap >&2
@@ -20,7 +19,9 @@ OUT=benches/capture/RESULTS.md
   echo "authtap = \`examples/capture_count\` (read_capture: pcap reader → TCP reassembly → HTTP/1 → Exchange, counting exchanges)."
   echo "tshark = \`tshark -n -r FILE -Y http.request -T fields -e http.request.uri\`."
   echo
-  echo "| size | packets | requests | authtap time | authtap MB/s | authtap peak RSS | tshark time | tshark peak RSS | speed-up |"
+  echo "The machine is shared (load average $(cut -d' ' -f1 /proc/loadavg) at start), so CPU time (user+sys) is reported beside wall time; throughput and speed-up use CPU time."
+  echo
+  echo "| size | packets | requests (tshark) | authtap wall / CPU | authtap MB/s (CPU) | authtap peak RSS | tshark wall / CPU | tshark peak RSS | speed-up (CPU) |"
   echo "|---|---|---|---|---|---|---|---|---|"
 } > "$OUT.tmp"
 for mb in "${SIZES[@]}"; do
@@ -28,19 +29,20 @@ for mb in "${SIZES[@]}"; do
   [ -f "$f" ] || "$BIN/gen_mgmt_pcap" "$f" "$mb" >&2
   bytes=$(stat -c %s "$f")
   cat "$f" > /dev/null # warm the page cache for both tools
-  /usr/bin/time -f "%e %M" -o "$DIR/a.time" "$BIN/capture_count" "$f" > "$DIR/a.out"
-  read -r a_s a_kb < "$DIR/a.time"
+  /usr/bin/time -f "%e %U %S %M" -o "$DIR/a.time" "$BIN/capture_count" "$f" > "$DIR/a.out"
+  read -r a_s a_u a_k a_kb < "$DIR/a.time"
   packets=$(sed -n 's/.*packets=\([0-9]*\).*/\1/p' "$DIR/a.out")
   reqs=$(sed -n 's/.*requests=\([0-9]*\).*/\1/p' "$DIR/a.out")
-  /usr/bin/time -f "%e %M" -o "$DIR/t.time" tshark -n -r "$f" -Y http.request -T fields -e http.request.uri > "$DIR/t.out" 2>/dev/null
-  read -r t_s t_kb < "$DIR/t.time"
+  /usr/bin/time -f "%e %U %S %M" -o "$DIR/t.time" tshark -n -r "$f" -Y http.request -T fields -e http.request.uri > "$DIR/t.out" 2>/dev/null
+  read -r t_s t_u t_k t_kb < "$DIR/t.time"
   t_reqs=$(wc -l < "$DIR/t.out")
   if [ "$t_reqs" != "$reqs" ]; then echo "request count differs: authtap $reqs, tshark $t_reqs" >&2; fi
-  python3 - "$mb" "$bytes" "$packets" "$reqs" "$t_reqs" "$a_s" "$a_kb" "$t_s" "$t_kb" >> "$OUT.tmp" <<'PY'
+  python3 - "$mb" "$bytes" "$packets" "$reqs" "$t_reqs" "$a_s" "$a_u" "$a_k" "$a_kb" "$t_s" "$t_u" "$t_k" "$t_kb" >> "$OUT.tmp" <<'PY'
 import sys
-mb, size, packets, reqs, treqs, a_s, a_kb, t_s, t_kb = sys.argv[1:]
-size = int(size); a = max(float(a_s), 0.005); t = float(t_s)
-print(f"| {mb} MB | {packets} | {reqs} (tshark {treqs}) | {a:.2f} s | {size/a/1e6:.0f} | {int(a_kb)/1024:.1f} MiB | {t:.1f} s | {int(t_kb)/1024:.0f} MiB | {t/a:.0f}x |")
+mb, size, packets, reqs, treqs, a_s, a_u, a_k, a_kb, t_s, t_u, t_k, t_kb = sys.argv[1:]
+size = int(size)
+a_cpu = max(float(a_u) + float(a_k), 0.005); t_cpu = float(t_u) + float(t_k)
+print(f"| {mb} MB | {packets} | {reqs} ({treqs}) | {float(a_s):.2f} s / {a_cpu:.2f} s | {size/a_cpu/1e6:.0f} | {int(a_kb)/1024:.1f} MiB | {float(t_s):.1f} s / {t_cpu:.1f} s | {int(t_kb)/1024:.0f} MiB | {t_cpu/a_cpu:.0f}x |")
 PY
 done
 mv "$OUT.tmp" "$OUT"

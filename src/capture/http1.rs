@@ -864,10 +864,12 @@ fn version_str(v: u8) -> &'static str {
 fn to_headers(h: &[httparse::Header<'_>]) -> Headers {
     let mut out = Vec::with_capacity(h.len());
     for x in h {
-        out.push((
-            x.name.to_string(),
-            String::from_utf8_lossy(x.value).into_owned(),
-        ));
+        // `from_utf8` validates ASCII in bulk; the lossy path is only for broken bytes.
+        let value = match std::str::from_utf8(x.value) {
+            Ok(v) => v.to_owned(),
+            Err(_) => String::from_utf8_lossy(x.value).into_owned(),
+        };
+        out.push((x.name.to_owned(), value));
     }
     Headers(out)
 }

@@ -246,28 +246,33 @@ impl<H> TcpTable<H> {
         self.core.stats.segments += 1;
         self.maybe_sweep(ts, ctx);
         let key = key_of(seg.src, seg.dst);
-        if !self.conns.contains_key(&key) {
-            if !seg.syn && seg.payload.is_empty() {
-                // A bare ACK/FIN/RST of a connection we never saw: nothing to reassemble.
-                self.core.stats.stray_segments += 1;
-                return;
-            }
-            if self.conns.len() >= self.core.caps.max_connections {
-                self.evict_oldest(ts, ctx);
-            }
-            let handshake = seg.syn;
-            let client_is_a = if seg.syn {
-                Some(seg.ack.is_none())
-            } else {
-                None
-            };
-            if !handshake {
-                self.core.stats.mid_stream += 1;
-            }
-            self.core.stats.connections += 1;
-            self.conns.insert(
-                key,
-                Conn {
+        let stray = !seg.syn && seg.payload.is_empty();
+        if self.conns.len() >= self.core.caps.max_connections
+            && !stray
+            && !self.conns.contains_key(&key)
+        {
+            self.evict_oldest(ts, ctx);
+        }
+        // One hash lookup per packet on the hot path.
+        let conn = match self.conns.entry(key) {
+            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                if stray {
+                    // A bare ACK/FIN/RST of a connection we never saw: nothing to reassemble.
+                    self.core.stats.stray_segments += 1;
+                    return;
+                }
+                let handshake = seg.syn;
+                let client_is_a = if seg.syn {
+                    Some(seg.ack.is_none())
+                } else {
+                    None
+                };
+                if !handshake {
+                    self.core.stats.mid_stream += 1;
+                }
+                self.core.stats.connections += 1;
+                v.insert(Conn {
                     a: seg.src,
                     b: seg.dst,
                     client_is_a,
@@ -276,11 +281,8 @@ impl<H> TcpTable<H> {
                     sink: None,
                     last_ts: ts,
                     id: 0,
-                },
-            );
-        }
-        let Some(conn) = self.conns.get_mut(&key) else {
-            return;
+                })
+            }
         };
         let core = &mut self.core;
         conn.last_ts = ts;
