@@ -5,6 +5,7 @@
 use authtap::capture::keylog::KeyLog;
 use authtap::capture::CaptureOutput;
 use authtap::source::pcap::read_capture;
+use std::io::Write;
 
 fn main() -> std::process::ExitCode {
     let mut args = std::env::args().skip(1);
@@ -48,12 +49,14 @@ fn main() -> std::process::ExitCode {
     );
     match res {
         Ok(stats) => {
-            println!(
+            let mut out = std::io::stdout();
+            let _ = writeln!(
+                out,
                 "packets={} bytes={} requests={} responses={} tls_undecrypted={}",
                 stats.packets, stats.bytes, exchanges, responses, tls
             );
             for n in stats.notes() {
-                println!("note: {n}");
+                let _ = writeln!(out, "note: {n}");
             }
             std::process::ExitCode::SUCCESS
         }

@@ -8,12 +8,17 @@
 # limit windows start empty. Token lifetimes are relative to real time: the m2m cron token
 # lives 2 s and the driver really waits 3 s, so the expired-token step is a real expiry.
 #
-# Usage: sudo scripts/capture-fixtures.sh [OUT_DIR]   (default: fixtures)
+# Usage: sudo scripts/capture-fixtures.sh [OUT_DIR [CAPTURE...]]   (default: fixtures, all)
+#        CAPTURE names: forum-thread m2m forum-thread-h2c forum-thread-h2
+#        forum-thread-h1-tls m2m-h2 forum-thread-h2-tls12 forum-thread-h2-aes128
+#        m2m-h2-chacha20 (DSB files follow their base).
 # Env:   PLAIN_PORT (default 18080, a non-standard HTTP port), TLS_PORT (default 443).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 OUT="${1:-fixtures}"
+shift || true
+ONLY=("$@")
 PLAIN_PORT="${PLAIN_PORT:-18080}"
 TLS_PORT="${TLS_PORT:-443}"
 DOMAIN="dev-forum.us.auth0.com"
@@ -81,12 +86,21 @@ stop_tcpdump() {
     TPID=""
 }
 
-# plain NAME SCENARIO — plain HTTP/1.1 on a non-standard port.
+wanted() {
+    [ "${#ONLY[@]}" -eq 0 ] && return 0
+    local x
+    for x in "${ONLY[@]}"; do [ "$x" = "$1" ] && return 0; done
+    return 1
+}
+
+# plain NAME SCENARIO [VERSION_FLAG] — plain HTTP on a non-standard port
+# (default HTTP/1.1; --http2-prior-knowledge gives h2c with the connection preface).
 plain() {
-    local name="$1" scenario="$2"
+    local name="$1" scenario="$2" vflag="${3:---http1.1}"
+    wanted "$name" || return 0
     start_server "$PLAIN_PORT"
     start_tcpdump "$PLAIN_PORT" "$OUT/$name.pcap"
-    "$BIN" drive --scenario "$scenario" --domain "$DOMAIN" --port "$PLAIN_PORT" --http1.1 \
+    "$BIN" drive --scenario "$scenario" --domain "$DOMAIN" --port "$PLAIN_PORT" "$vflag" \
         --secrets-out "$OUT/$name.pcap.secrets"
     stop_tcpdump
     stop_server
@@ -94,14 +108,19 @@ plain() {
 }
 
 # tls NAME SCENARIO CURL_VERSION_FLAG [serve flags...] — TLS, curl logs keys to NAME.keys.
+# CURL_EXTRA (env) adds curl arguments, e.g. a TLS 1.3 cipher suite.
 tls() {
     local name="$1" scenario="$2" vflag="$3"; shift 3
+    wanted "$name" || return 0
     rm -f "$OUT/$name.keys"
+    local extra=()
+    local a
+    for a in ${CURL_EXTRA:-}; do extra+=("--curl-arg=$a"); done
     start_server "$TLS_PORT" --tls --ca-out "$WORK/ca" "$@"
     start_tcpdump "$TLS_PORT" "$OUT/$name.pcap"
     SSLKEYLOGFILE="$PWD/$OUT/$name.keys" \
         "$BIN" drive --scenario "$scenario" --domain "$DOMAIN" --port "$TLS_PORT" \
-        --cacert "$WORK/ca/ca.pem" "$vflag" --secrets-out "$OUT/$name.pcap.secrets"
+        --cacert "$WORK/ca/ca.pem" "$vflag" --secrets-out "$OUT/$name.pcap.secrets" "${extra[@]}"
     stop_tcpdump
     stop_server
     echo "wrote $OUT/$name.pcap $OUT/$name.keys"
@@ -109,6 +128,7 @@ tls() {
 
 # dsb NAME — pcapng with the key log embedded as a Decryption Secrets Block.
 dsb() {
+    wanted "$1" || return 0
     editcap --inject-secrets "tls,$OUT/$1.keys" "$OUT/$1.pcap" "$OUT/$1-dsb.pcapng"
     cp "$OUT/$1.pcap.secrets" "$OUT/$1-dsb.pcapng.secrets"
     echo "wrote $OUT/$1-dsb.pcapng"
@@ -116,10 +136,13 @@ dsb() {
 
 plain forum-thread forum-thread
 plain m2m m2m
+plain forum-thread-h2c forum-thread --http2-prior-knowledge
 tls forum-thread-h2 forum-thread --http2
 tls forum-thread-h1-tls forum-thread --http1.1
 tls m2m-h2 m2m --http2
 tls forum-thread-h2-tls12 forum-thread --http2 --tls12
+CURL_EXTRA="--tls13-ciphers TLS_AES_128_GCM_SHA256" tls forum-thread-h2-aes128 forum-thread --http2
+CURL_EXTRA="--tls13-ciphers TLS_CHACHA20_POLY1305_SHA256" tls m2m-h2-chacha20 m2m --http2
 dsb forum-thread-h2
 dsb m2m-h2
 

@@ -97,7 +97,7 @@ impl Redactor {
 
     /// Register every secret an event carries (tokens, codes, refresh tokens).
     pub fn register_event(&mut self, ev: &AuthEvent) {
-        let mut add_set = |r: &mut Self, set: &TokenSet| {
+        let add_set = |r: &mut Self, set: &TokenSet| {
             for t in set.tokens() {
                 r.register(&t.raw);
             }
@@ -126,12 +126,16 @@ impl Redactor {
         }
     }
 
-    /// Replace every registered secret found in `text` by its display form.
+    /// Replace every registered secret found in `text` by its display form, and the password
+    /// of any `scheme://user:password@host` URL (connection strings).
     pub fn scrub(&self, text: &str) -> String {
-        if self.include_secrets || self.secrets.is_empty() {
+        if self.include_secrets {
             return text.to_string();
         }
-        let mut out = text.to_string();
+        let mut out = self.mask_url_passwords(text);
+        if self.secrets.is_empty() {
+            return out;
+        }
         // Only texts that could hold a secret are scanned per secret.
         if out.len() >= MIN_SECRET_LEN {
             for s in &self.secrets {
@@ -141,6 +145,17 @@ impl Redactor {
             }
         }
         out
+    }
+
+    fn mask_url_passwords(&self, text: &str) -> String {
+        if !text.contains("://") {
+            return text.to_string();
+        }
+        url_credentials()
+            .replace_all(text, |c: &regex::Captures<'_>| {
+                format!("{}{}:{}@", &c[1], &c[2], self.show(&c[3]))
+            })
+            .into_owned()
     }
 
     /// A header value as it may be shown.
@@ -293,6 +308,15 @@ pub fn looks_secret_key(name: &str) -> bool {
     .any(|needle| lower.contains(needle))
 }
 
+/// `scheme://user:password@` in free text.
+fn url_credentials() -> &'static regex::Regex {
+    static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    RE.get_or_init(|| {
+        regex::Regex::new(r"([A-Za-z][A-Za-z0-9+.\-]*://)([^\s:/@]+):([^\s@/]+)@")
+            .unwrap_or_else(|_| unreachable!("static regex is valid"))
+    })
+}
+
 fn decode_component(s: &str) -> String {
     let plus = s.replace('+', " ");
     percent_encoding::percent_decode_str(&plus)
@@ -338,6 +362,14 @@ mod tests {
         let out = r.json(&v).to_string();
         assert!(!out.contains("hunter22") && !out.contains("s3cr3t"));
         assert!(out.contains("\"ok\":\"x\""));
+    }
+
+    #[test]
+    fn passwords_in_connection_strings_are_masked() {
+        let r = Redactor::new(false);
+        let out = r.scrub("url mongodb://app:Pw-123456@db.example:27017/x");
+        assert!(!out.contains("Pw-123456"), "{out}");
+        assert!(out.contains("mongodb://app:fp:"));
     }
 
     #[test]

@@ -31,6 +31,8 @@ pub struct CurlDriver {
     /// Waits longer than this are shortened (human think-time in browser scenarios);
     /// 3.5 s keeps the 3 s token-expiry wait of `m2m` real.
     pub max_wait_ms: u64,
+    /// Extra arguments passed to every curl call (e.g. `--tls13-ciphers X`).
+    pub extra_args: Vec<String>,
     workdir: PathBuf,
     counter: u32,
 }
@@ -53,6 +55,7 @@ impl CurlDriver {
             version,
             curl: "curl".into(),
             max_wait_ms: 3_500,
+            extra_args: Vec::new(),
             workdir,
             counter: 0,
         }
@@ -126,6 +129,7 @@ impl Transport for CurlDriver {
                 cmd.arg("--http2-prior-knowledge");
             }
         }
+        cmd.args(&self.extra_args);
         cmd.arg("-X").arg(&req.method);
         for (k, v) in &req.headers {
             if k.eq_ignore_ascii_case("host") || k.eq_ignore_ascii_case("content-length") {

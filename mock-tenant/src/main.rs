@@ -52,7 +52,8 @@ enum Cmd {
         /// Write the test CA certificate as DIR/ca.pem.
         #[arg(long)]
         ca_out: Option<PathBuf>,
-        /// Log TLS secrets to $SSLKEYLOGFILE (rustls KeyLogFile).
+        /// Log TLS secrets to $SSLKEYLOGFILE (rustls KeyLogFile). Also on whenever
+        /// SSLKEYLOGFILE is set in the environment.
         #[arg(long)]
         keylog: bool,
         #[arg(long, value_enum, default_value = "forum")]
@@ -83,6 +84,10 @@ enum Cmd {
         /// Write every raw secret the run put on the wire to FILE (one per line).
         #[arg(long)]
         secrets_out: Option<PathBuf>,
+        /// Extra argument for every curl call (repeatable), e.g.
+        /// `--curl-arg=--tls13-ciphers --curl-arg=TLS_AES_128_GCM_SHA256`.
+        #[arg(long = "curl-arg", allow_hyphen_values = true)]
+        curl_args: Vec<String>,
     },
 }
 
@@ -124,7 +129,7 @@ fn main() -> ExitCode {
                     TlsVersions::Default
                 },
                 ca_out,
-                keylog,
+                keylog: keylog || std::env::var_os("SSLKEYLOGFILE").is_some(),
             };
             let server = match spawn(tenant, opts) {
                 Ok(s) => s,
@@ -133,8 +138,11 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            println!("port {}", server.port());
-            println!(
+            // writeln! instead of println!: a closed stdout must not panic the server.
+            let mut out = std::io::stdout();
+            let _ = writeln!(out, "port {}", server.port());
+            let _ = writeln!(
+                out,
                 "url {}://{}:{}/ (curl --resolve {}:{}:127.0.0.1{})",
                 if tls { "https" } else { "http" },
                 domain,
@@ -147,7 +155,7 @@ fn main() -> ExitCode {
                     .map(|p| format!(" --cacert {}", p.display()))
                     .unwrap_or_default()
             );
-            let _ = std::io::stdout().flush();
+            let _ = out.flush();
             server.wait();
             ExitCode::SUCCESS
         }
@@ -172,6 +180,7 @@ fn main() -> ExitCode {
             http2,
             http2_prior_knowledge,
             secrets_out,
+            curl_args,
         } => {
             let sc = match Scenario::parse(&scenario) {
                 Some(s) => s,
@@ -189,6 +198,7 @@ fn main() -> ExitCode {
             };
             let https = cacert.is_some();
             let mut d = CurlDriver::new(&domain, port, https, cacert, version);
+            d.extra_args = curl_args;
             let env = Env::new(&domain);
             let mut rec = Recording::new(&mut d, &env);
             let result = sc.run(&env, &mut rec);

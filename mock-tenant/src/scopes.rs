@@ -90,6 +90,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::print_stderr)] // the skip notice required when ../shared is absent
     fn table_matches_reference_json() {
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),

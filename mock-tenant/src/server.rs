@@ -141,7 +141,7 @@ pub fn spawn(tenant: Arc<Tenant>, opts: ServeOptions) -> Result<RunningServer, S
             let listener = match tokio::net::TcpListener::from_std(std_listener) {
                 Ok(l) => l,
                 Err(e) => {
-                    tracing_free_log(&format!("mock-tenant: listener setup failed: {e}"));
+                    log_startup_failure(&format!("mock-tenant: listener setup failed: {e}"));
                     return;
                 }
             };
@@ -150,7 +150,14 @@ pub fn spawn(tenant: Arc<Tenant>, opts: ServeOptions) -> Result<RunningServer, S
                 tokio::select! {
                     _ = &mut rx => break,
                     acc = listener.accept() => {
-                        let (stream, _) = match acc { Ok(x) => x, Err(_) => continue };
+                        let (stream, _) = match acc {
+                            Ok(x) => x,
+                            // e.g. EMFILE: back off instead of spinning.
+                            Err(_) => {
+                                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                                continue;
+                            }
+                        };
                         let tenant = tenant.clone();
                         let acceptor = acceptor.clone();
                         tokio::spawn(async move {
@@ -181,7 +188,7 @@ pub fn spawn(tenant: Arc<Tenant>, opts: ServeOptions) -> Result<RunningServer, S
 /// Library code does not print; connection-level failures are simply dropped, this hook
 /// exists so a failure to start is at least visible on stderr of the serving binary.
 #[allow(clippy::print_stderr)]
-fn tracing_free_log(msg: &str) {
+fn log_startup_failure(msg: &str) {
     eprintln!("{msg}");
 }
 

@@ -115,6 +115,11 @@ fn implicit_without_audience_gives_opaque_token_rejected_with_400() {
     let (env, t) = setup();
     let pairs = implicit_token(&t, &env, "openid profile email", None);
     let at = p(&pairs, "access_token").expect("access_token");
+    let raw = patch(&t, &env, &env.user_id, at, json!({}));
+    assert_eq!(
+        String::from_utf8_lossy(&raw.body),
+        r#"{"statusCode":400,"error":"Bad Request","message":"Bad HTTP authentication header format","errorCode":"Bearer"}"#
+    );
     assert_eq!(at.len(), 32);
     assert!(!at.contains('.'));
     assert_eq!(p(&pairs, "state"), Some("st-123456"));
@@ -181,7 +186,7 @@ fn user_token_for_management_api_keeps_only_current_user_scopes() {
     assert_eq!(r.status, 403);
     assert_eq!(
         String::from_utf8_lossy(&r.body),
-        r#"{"error":"Forbidden","errorCode":"insufficient_scope","message":"Insufficient scope, expected any of: update:users,update:users_app_metadata,update:current_user_metadata","statusCode":403}"#
+        r#"{"statusCode":403,"error":"Forbidden","message":"Insufficient scope, expected any of: update:users,update:users_app_metadata,update:current_user_metadata","errorCode":"insufficient_scope"}"#
     );
     assert_eq!(
         body(&r),

@@ -1,6 +1,8 @@
 //! The served tenant answers real clients: curl over TLS (h2 and http/1.1, verifying the
 //! generated CA) and over plain HTTP; a whole scenario runs through the curl driver.
 
+#![allow(clippy::print_stderr)] // skip notices when curl is missing
+
 use std::process::Command;
 use std::sync::Arc;
 
@@ -99,7 +101,7 @@ fn tls_server_answers_curl_over_h2_and_http1() {
     assert_eq!(meta, "2 400");
     assert_eq!(
         body,
-        r#"{"error":"Bad Request","errorCode":"Bearer","message":"Bad HTTP authentication header format","statusCode":400}"#
+        r#"{"statusCode":400,"error":"Bad Request","message":"Bad HTTP authentication header format","errorCode":"Bearer"}"#
     );
     server.stop();
 }
@@ -183,4 +185,61 @@ fn tls_server_runs_the_forum_thread_over_h2() {
         .run(&env, &mut d)
         .expect("forum-thread over curl h2");
     server.stop();
+}
+
+#[test]
+fn serve_binary_prints_port_writes_ca_and_logs_tls_keys() {
+    use std::io::BufRead;
+    if !curl_available() {
+        eprintln!("skipping: curl not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let keys = dir.path().join("server.keys");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mock-tenant"))
+        .args(["serve", "--tls", "--port", "0", "--ca-out"])
+        .arg(dir.path())
+        .env("SSLKEYLOGFILE", &keys)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn mock-tenant serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("first line");
+    let port: u16 = line
+        .trim()
+        .strip_prefix("port ")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+    assert_ne!(port, 0);
+    let out = Command::new("curl")
+        .args([
+            "-sS",
+            "--http2",
+            "--resolve",
+            &format!("{DOMAIN}:{port}:127.0.0.1"),
+            "--cacert",
+        ])
+        .arg(dir.path().join("ca.pem"))
+        .arg(format!("https://{DOMAIN}:{port}/.well-known/jwks.json"))
+        .output()
+        .expect("curl");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = std::fs::read_to_string(&keys).expect("key log written");
+    assert!(
+        log.lines()
+            .any(|l| l.starts_with("CLIENT_TRAFFIC_SECRET_0 ")),
+        "{log}"
+    );
+    assert!(log
+        .lines()
+        .any(|l| l.starts_with("SERVER_HANDSHAKE_TRAFFIC_SECRET ")));
 }

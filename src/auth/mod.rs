@@ -1,31 +1,580 @@
 //! Exchange → AuthEvent: recognises Auth0 hosts and endpoints and extracts OAuth meaning.
 //!
-//! Placeholder interface; the auth work fills it in (hosts, endpoints, params, errors, scopes).
+//! Owns the `Classifier` (sans-I/O: no clock, files or sockets). Submodules: `hosts` (which hosts
+//! are tenants), `endpoints` (path → closed set of templates), `scopes` (+ `scopes.tsv`, the
+//! Management API catalogue), `params` (query/form/JSON parameters), `results` (authorize results,
+//! token JSON), `errors` (Auth0/OAuth error bodies, insufficient-scope wording, rate limits),
+//! `credential` (how an API call carried its token; the sanitized-HAR heuristic).
+//! Must not judge (that is `diagnose`) or print anything; events carry raw secrets, sinks redact.
+//!
+//! Events per endpoint (tenant hosts):
+//! - `/authorize`: `Authorize`, plus `AuthorizeResult` when the answer carries a code, tokens or an
+//!   error (302 Location query/fragment, form_post page, web_message page, or an error page ≥ 400).
+//! - `/authorize/resume`, `/login`, `/login/callback`, `/u/{page}`: `AuthOther`, plus
+//!   `AuthorizeResult` when a redirect/page to the app carries a result.
+//! - `/oauth/token`: `TokenGrant` (+ `EvidenceGap` when a 2xx answer has no readable token JSON).
+//! - `/oauth/revoke`: `Revoke`. `/userinfo`: `ApiCall` (api authentication).
+//! - `/api/v2/*`: `ApiCall` (api management; unknown operations have `known_endpoint: false`).
+//! - `/.well-known/jwks.json`: `Jwks` (2xx; its keys are also added to the classifier's key store).
+//! - `/.well-known/openid-configuration`: `Discovery`. `/v2/logout`, `/oidc/logout`: `Logout`.
+//! - `/co/authenticate`, `/usernamepassword/login`, `/mfa/*`, `/passwordless/start`,
+//!   `/dbconnections/*`, `/oauth/device/code`, `/oauth/par`, `/.well-known/{other}`: `AuthOther`.
+//! - Unknown tenant paths: nothing, except a form_post callback POST (below).
+//! - `OPTIONS` (CORS preflight) anywhere: nothing.
+//!
+//! Non-tenant hosts: an `AuthorizeResult` (via form_post) for a POST whose form body has `state`
+//! plus `code`/`id_token`/`access_token`/`error` (that is how form_post results reach the app);
+//! an `ApiCall` (api other, endpoint `other`) for a request with an `Authorization: Bearer`-like
+//! header or an `access_token` query parameter (a custom API). Nothing else: a GET to the app's
+//! callback with `code`/`state` is not an Auth0 exchange (its result was already read from the
+//! Location that led there).
 
-use crate::model::{Api, AuthEvent, Exchange};
+pub mod cache;
+pub mod credential;
+pub mod endpoints;
+pub mod errors;
+pub mod hosts;
+pub mod params;
+pub mod results;
+pub mod scopes;
+
+use crate::decode::jwt::{JwksError, KeyStore};
+use crate::model::{
+    Api, ApiCall, AuthEvent, AuthorizeRequest, Credential, EventKind, Evidence, Exchange,
+    TokenGrant, TokenRole, Verification,
+};
+
+use endpoints::{AuthEndpoint, Resolved};
+use hosts::TenantHosts;
+use params::{from_body, from_request, is_form, json_fields, split_list};
+
+/// Counters of what the classifier saw and skipped (for notes and self-health metrics).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClassifierStats {
+    pub exchanges: u64,
+    pub tenant_exchanges: u64,
+    pub events: u64,
+    /// JWKS documents seen in traffic that could not be used.
+    pub jwks_rejected: u64,
+    /// Bodies that were needed but truncated by the source's cap.
+    pub truncated_bodies: u64,
+}
 
 /// Classifies exchanges for the configured tenants (custom domains) plus `*.auth0.com`.
 #[derive(Debug, Default)]
 pub struct Classifier {
     tenants: Vec<String>,
+    hosts: TenantHosts,
+    keys: KeyStore,
+    cache: cache::TokenCache,
+    stats: ClassifierStats,
+}
+
+/// Host of an absolute URL (no userinfo), or the Host/`:authority` header.
+fn host_of(ex: &Exchange) -> String {
+    let url = ex.request.url.as_str();
+    if let Some((_, rest)) = url.split_once("://") {
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+        let authority = authority.rsplit('@').next().unwrap_or(authority);
+        if !authority.is_empty() {
+            return authority.to_string();
+        }
+    }
+    ex.request
+        .headers
+        .get("host")
+        .or_else(|| ex.request.headers.get(":authority"))
+        .unwrap_or("")
+        .to_string()
+}
+
+fn evidence(ex: &Exchange) -> Evidence {
+    Evidence {
+        input: ex.input,
+        index: ex.index,
+        time: ex.started,
+        method: ex.request.method.clone(),
+        url: ex.request.url.clone(),
+        status: ex.status(),
+    }
 }
 
 impl Classifier {
     pub fn new(tenants: &[String]) -> Self {
         Self {
             tenants: tenants.to_vec(),
+            hosts: TenantHosts::new(tenants),
+            keys: KeyStore::new(),
+            cache: cache::TokenCache::default(),
+            stats: ClassifierStats::default(),
         }
     }
 
-    /// The API and endpoint template of an exchange (for metrics and timelines).
+    /// Custom domains as configured.
+    pub fn tenants(&self) -> &[String] {
+        &self.tenants
+    }
+
+    /// `*.auth0.com` tenant names (incl. regional) and the `--tenant` custom domains.
+    pub fn is_tenant_host(&self, host: &str) -> bool {
+        self.hosts.is_tenant(host)
+    }
+
+    /// Add a JWKS (from `--jwks`); tokens classified afterwards are verified against it.
+    pub fn add_jwks(&mut self, json: &str) -> Result<usize, JwksError> {
+        self.cache.keys_changed();
+        self.keys.add_jwks(json)
+    }
+
+    /// Keys known so far (to re-verify tokens seen before their JWKS).
+    pub fn keys(&self) -> &KeyStore {
+        &self.keys
+    }
+
+    pub fn stats(&self) -> &ClassifierStats {
+        &self.stats
+    }
+
+    /// The API and endpoint template of an exchange (for metrics and timelines). The template is
+    /// always one of `endpoints::templates()`, never a raw path.
     pub fn endpoint(&self, ex: &Exchange) -> (Api, String) {
-        let _ = (&self.tenants, ex);
-        (Api::Other, String::from("other"))
+        if !self.is_tenant_host(&host_of(ex)) {
+            return (Api::Other, endpoints::OTHER.to_string());
+        }
+        let r = endpoints::resolve(&ex.request.method, endpoints::path_of(&ex.request.url));
+        (r.api(), r.template().to_string())
     }
 
     /// Zero or more events for one exchange.
     pub fn classify(&mut self, ex: &Exchange) -> Vec<AuthEvent> {
-        let _ = ex;
-        Vec::new()
+        self.stats.exchanges += 1;
+        // CORS preflights carry no credential and no parameters; they mean nothing to OAuth (and
+        // would otherwise look like token requests or sanitized API calls).
+        if ex.request.method.eq_ignore_ascii_case("OPTIONS") {
+            return Vec::new();
+        }
+        let host = host_of(ex);
+        let mut kinds: Vec<EventKind> = Vec::new();
+        if self.is_tenant_host(&host) {
+            self.stats.tenant_exchanges += 1;
+            self.classify_tenant(ex, &mut kinds);
+        } else {
+            self.classify_foreign(ex, &mut kinds);
+        }
+        if !self.keys.is_empty() {
+            for k in &mut kinds {
+                self.verify_tokens(k);
+            }
+        }
+        self.stats.events += kinds.len() as u64;
+        let at = evidence(ex);
+        let host = hosts::normalize(&host);
+        kinds
+            .into_iter()
+            .map(|kind| AuthEvent {
+                at: at.clone(),
+                host: host.clone(),
+                kind,
+            })
+            .collect()
+    }
+
+    fn verify_tokens(&mut self, kind: &mut EventKind) {
+        let (keys, cache) = (&self.keys, &mut self.cache);
+        let mut fix = |t: &mut crate::model::Token| {
+            let pending = t
+                .jwt
+                .as_ref()
+                .is_some_and(|j| j.verification == Verification::NotVerified);
+            if pending {
+                let v = cache.verify(keys, t);
+                if let Some(jwt) = &mut t.jwt {
+                    jwt.verification = v;
+                }
+            }
+        };
+        let tokens: Vec<&mut crate::model::Token> = match kind {
+            EventKind::AuthorizeResult(r) => token_refs(&mut r.tokens),
+            EventKind::TokenGrant(g) => token_refs(&mut g.issued),
+            EventKind::ApiCall(c) => match &mut c.credential {
+                Credential::Bearer(t) | Credential::QueryToken(t) => vec![t],
+                _ => Vec::new(),
+            },
+            _ => Vec::new(),
+        };
+        for t in tokens {
+            fix(t);
+        }
+    }
+
+    fn classify_foreign(&mut self, ex: &Exchange, out: &mut Vec<EventKind>) {
+        let body = &ex.request.body;
+        if ex.request.method.eq_ignore_ascii_case("POST") && is_form(body) {
+            if let Some(r) = results::from_callback_post("POST", &body.text(), true) {
+                out.push(EventKind::AuthorizeResult(r));
+                return;
+            }
+        }
+        let bearer_header = ex
+            .request
+            .headers
+            .get("authorization")
+            .is_some_and(|h| h.trim_start().to_ascii_lowercase().starts_with("bearer"));
+        let query_token = crate::decode::form::query_of(&ex.request.url)
+            .is_some_and(|q| crate::decode::form::parse(q).contains("access_token"));
+        if bearer_header || query_token {
+            out.push(EventKind::ApiCall(self.api_call(ex, Api::Other, None)));
+        }
+    }
+
+    fn classify_tenant(&mut self, ex: &Exchange, out: &mut Vec<EventKind>) {
+        let method = ex.request.method.to_ascii_uppercase();
+        let path = endpoints::path_of(&ex.request.url);
+        let resolved = endpoints::resolve(&method, path);
+        let status = ex.status();
+        match &resolved {
+            Resolved::Management { .. } => {
+                out.push(EventKind::ApiCall(self.api_call(
+                    ex,
+                    Api::Management,
+                    Some(resolved.clone()),
+                )));
+            }
+            Resolved::Unknown => {
+                let body = &ex.request.body;
+                if let Some(r) = results::from_callback_post(&method, &body.text(), is_form(body)) {
+                    out.push(EventKind::AuthorizeResult(r));
+                }
+            }
+            Resolved::Auth { kind, template } => match kind {
+                AuthEndpoint::Authorize => {
+                    out.push(EventKind::Authorize(authorize_request(ex)));
+                    if let Some(r) = self.authorize_result(ex, true) {
+                        out.push(EventKind::AuthorizeResult(r));
+                    }
+                }
+                AuthEndpoint::AuthorizeResume
+                | AuthEndpoint::Login
+                | AuthEndpoint::LoginCallback
+                | AuthEndpoint::UniversalLogin => {
+                    out.push(self.auth_other(ex, template));
+                    if let Some(r) = self.authorize_result(ex, false) {
+                        out.push(EventKind::AuthorizeResult(r));
+                    }
+                }
+                AuthEndpoint::Token => self.token_grant(ex, out),
+                AuthEndpoint::Revoke => out.push(EventKind::Revoke { status }),
+                AuthEndpoint::Userinfo => {
+                    out.push(EventKind::ApiCall(self.api_call(
+                        ex,
+                        Api::Authentication,
+                        Some(resolved.clone()),
+                    )));
+                }
+                AuthEndpoint::Jwks => {
+                    if let Some(resp) = ex
+                        .response
+                        .as_ref()
+                        .filter(|r| (200..300).contains(&r.status))
+                    {
+                        let text = resp.body.text().into_owned();
+                        self.cache.keys_changed();
+                        match self.keys.add_jwks(&text) {
+                            Ok(_) => out.push(EventKind::Jwks(text)),
+                            Err(_) => {
+                                self.stats.jwks_rejected += 1;
+                                if resp.body.truncated {
+                                    self.stats.truncated_bodies += 1;
+                                }
+                            }
+                        }
+                    }
+                }
+                AuthEndpoint::Discovery => {
+                    if let Some(resp) = ex
+                        .response
+                        .as_ref()
+                        .filter(|r| (200..300).contains(&r.status))
+                    {
+                        let issuer = errors::json_object(&resp.body.data).and_then(|m| {
+                            m.get("issuer").and_then(|v| v.as_str()).map(str::to_string)
+                        });
+                        out.push(EventKind::Discovery { issuer });
+                    }
+                }
+                AuthEndpoint::Logout | AuthEndpoint::OidcLogout => out.push(EventKind::Logout),
+                AuthEndpoint::UsernamePasswordLogin
+                | AuthEndpoint::CoAuthenticate
+                | AuthEndpoint::Mfa
+                | AuthEndpoint::PasswordlessStart
+                | AuthEndpoint::DbConnections
+                | AuthEndpoint::DeviceCode
+                | AuthEndpoint::PushedAuthorization
+                | AuthEndpoint::WellKnownOther => out.push(self.auth_other(ex, template)),
+            },
+        }
+    }
+
+    fn auth_other(&self, ex: &Exchange, template: &str) -> EventKind {
+        let error = ex
+            .response
+            .as_ref()
+            .filter(|r| r.status >= 400)
+            .and_then(|r| errors::parse_oauth_error(&r.body.data));
+        EventKind::AuthOther {
+            endpoint: template.to_string(),
+            status: ex.status(),
+            error,
+        }
+    }
+
+    /// Result of an /authorize-family answer. `error_page`: a ≥400 answer is an error page.
+    fn authorize_result(
+        &mut self,
+        ex: &Exchange,
+        error_page: bool,
+    ) -> Option<crate::model::AuthorizeResult> {
+        let resp = ex.response.as_ref()?;
+        if (300..400).contains(&resp.status) {
+            let loc = resp.headers.get("location")?;
+            let hosts = &self.hosts;
+            return results::from_location(loc, &|h: &str| hosts.is_tenant(h));
+        }
+        let text = resp.body.text();
+        if (200..300).contains(&resp.status) {
+            return results::from_page(&text);
+        }
+        if error_page && resp.status >= 400 {
+            let error = errors::parse_oauth_error(&resp.body.data)
+                .or_else(|| errors::parse_error_page(&text))
+                .or_else(|| {
+                    Some(crate::model::OAuthError {
+                        error: format!("http_{}", resp.status),
+                        description: None,
+                    })
+                });
+            let state = params::from_request(&ex.request.url, &ex.request.body).owned("state");
+            return Some(crate::model::AuthorizeResult {
+                via: crate::model::ResultVia::ErrorPage,
+                state,
+                code: None,
+                tokens: Default::default(),
+                error,
+            });
+        }
+        None
+    }
+
+    fn token_grant(&mut self, ex: &Exchange, out: &mut Vec<EventKind>) {
+        let p = from_request(&ex.request.url, &ex.request.body);
+        let mut g = TokenGrant {
+            grant_type: p.owned("grant_type"),
+            client_id: p.owned("client_id"),
+            client_secret_present: p.has("client_secret") || p.has("client_assertion"),
+            code: p.owned("code"),
+            code_verifier_present: p.has("code_verifier"),
+            redirect_uri: p.owned("redirect_uri"),
+            audience: p.owned("audience"),
+            scope: p.get("scope").map(split_list),
+            realm: p.owned("realm"),
+            refresh_token: p
+                .get_nonempty("refresh_token")
+                .map(|t| crate::decode::jwt::decode(t, TokenRole::Refresh)),
+            status: ex.status(),
+            ..TokenGrant::default()
+        };
+        // client_secret_basic: `Authorization: Basic base64(client_id:client_secret)` (§3.2).
+        if let Some(basic) = ex
+            .request
+            .headers
+            .get("authorization")
+            .and_then(|h| h.trim().strip_prefix("Basic "))
+        {
+            use base64::Engine as _;
+            if let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(basic.trim()) {
+                let s = String::from_utf8_lossy(&bytes);
+                if let Some((id, secret)) = s.split_once(':') {
+                    if g.client_id.is_none() && !id.is_empty() {
+                        g.client_id = Some(crate::decode::form::decode_component(id));
+                    }
+                    g.client_secret_present |= !secret.is_empty();
+                }
+            }
+        }
+        let mut gap = None;
+        if let Some(resp) = &ex.response {
+            let ok = (200..300).contains(&resp.status);
+            if ok {
+                match results::token_set_from_json(&resp.body.data) {
+                    Some(set) => g.issued = set,
+                    None => {
+                        if resp.body.truncated {
+                            self.stats.truncated_bodies += 1;
+                        }
+                        gap = Some(EventKind::EvidenceGap {
+                            reason: format!(
+                                "the /oauth/token answer ({}) has no readable token JSON{}, so the issued tokens cannot be linked to their use",
+                                resp.status,
+                                if resp.body.truncated { " (body truncated at the capture cap)" } else if resp.body.data.is_empty() { " (empty body)" } else { "" }
+                            ),
+                            fix: "record the traffic with response bodies (in DevTools: Export HAR with content), or raise the body cap".into(),
+                        });
+                    }
+                }
+            } else {
+                g.error = errors::parse_oauth_error(&resp.body.data);
+            }
+        }
+        out.push(EventKind::TokenGrant(g));
+        out.extend(gap);
+    }
+
+    fn api_call(&mut self, ex: &Exchange, api: Api, resolved: Option<Resolved>) -> ApiCall {
+        let method = ex.request.method.to_ascii_uppercase();
+        let path = endpoints::path_of(&ex.request.url);
+        let (endpoint, known, accepted, all, path_params) = match &resolved {
+            Some(Resolved::Management {
+                matched: Some(m), ..
+            }) => (
+                m.op.template.to_string(),
+                true,
+                m.op.scopes.iter().map(|s| s.to_string()).collect(),
+                m.op.semantics != scopes::Semantics::Any,
+                m.params.clone(),
+            ),
+            // Unknown /api/v2 operation: the model contract keeps the raw path here (metrics use
+            // `Classifier::endpoint`, which says `/api/v2/{unknown}`).
+            // A known path with a method the catalogue lacks keeps its template.
+            Some(Resolved::Management {
+                matched: None,
+                template,
+            }) if *template != endpoints::MGMT_UNKNOWN => {
+                (template.to_string(), false, Vec::new(), false, Vec::new())
+            }
+            Some(Resolved::Management { matched: None, .. }) => {
+                (path.to_string(), false, Vec::new(), false, Vec::new())
+            }
+            // /userinfo "will work only if `openid` was granted as a scope" (auth0-facts.md §3.3).
+            Some(
+                r @ Resolved::Auth {
+                    kind: AuthEndpoint::Userinfo,
+                    ..
+                },
+            ) => (
+                r.template().to_string(),
+                true,
+                vec!["openid".to_string()],
+                false,
+                Vec::new(),
+            ),
+            Some(r @ Resolved::Auth { .. }) => (
+                r.template().to_string(),
+                true,
+                Vec::new(),
+                false,
+                Vec::new(),
+            ),
+            _ => (
+                endpoints::OTHER.to_string(),
+                false,
+                Vec::new(),
+                false,
+                Vec::new(),
+            ),
+        };
+        let cache = &mut self.cache;
+        let credential = credential::of_request(ex, &mut |raw, role| cache.decode(raw, role));
+        let resp = ex.response.as_ref();
+        let mut error = resp
+            .filter(|r| r.status >= 400)
+            .and_then(|r| errors::parse_mgmt_error(&r.body.data));
+        let www = resp
+            .and_then(|r| r.headers.get("www-authenticate"))
+            .and_then(errors::parse_www_authenticate);
+        if error.is_none() {
+            if let (Some(r), Some((e, desc, _))) = (resp.filter(|r| r.status >= 400), &www) {
+                error = Some(crate::model::Auth0Error {
+                    status_code: Some(r.status),
+                    error: Some(r.status_text.clone()).filter(|s| !s.is_empty()),
+                    message: desc.clone().or_else(|| Some(e.clone())),
+                    error_code: Some(e.clone()),
+                });
+            }
+        }
+        let expected_scopes = error
+            .as_ref()
+            .filter(|_| ex.status() == Some(403))
+            .and_then(|e| {
+                e.message
+                    .as_deref()
+                    .and_then(errors::insufficient_scopes)
+                    .or_else(|| {
+                        e.error_code
+                            .as_deref()
+                            .and_then(errors::insufficient_scopes)
+                    })
+            })
+            .map(|mut v| {
+                if let Some((_, _, Some(sc))) = &www {
+                    for s in split_list(sc) {
+                        if !v.contains(&s) {
+                            v.push(s);
+                        }
+                    }
+                }
+                v
+            });
+        ApiCall {
+            api,
+            method,
+            endpoint,
+            known_endpoint: known,
+            accepted_scopes: accepted,
+            needs_all_scopes: all,
+            path_params,
+            body_fields: json_fields(&ex.request.body),
+            credential,
+            status: ex.status(),
+            error,
+            expected_scopes,
+            ratelimit: resp.and_then(|r| errors::parse_ratelimit(&r.headers)),
+        }
     }
 }
+
+fn token_refs(s: &mut crate::model::TokenSet) -> Vec<&mut crate::model::Token> {
+    [&mut s.access_token, &mut s.id_token, &mut s.refresh_token]
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+/// Parameters of an /authorize request (query, plus form body for POST).
+fn authorize_request(ex: &Exchange) -> AuthorizeRequest {
+    let mut p = params::Params::default();
+    if let Some(q) = crate::decode::form::query_of(&ex.request.url) {
+        p.extend_form(crate::decode::form::parse(q));
+    }
+    if ex.request.method.eq_ignore_ascii_case("POST") {
+        p.pairs.extend(from_body(&ex.request.body).pairs);
+    }
+    AuthorizeRequest {
+        client_id: p.owned("client_id"),
+        response_type: p.get("response_type").map(split_list).unwrap_or_default(),
+        response_mode: p.owned("response_mode"),
+        redirect_uri: p.owned("redirect_uri"),
+        scope: p.get("scope").map(split_list).unwrap_or_default(),
+        // `resource` is the alternative to `audience` under the compatibility profile (§3.1).
+        audience: p.owned("audience").or_else(|| p.owned("resource")),
+        state: p.owned("state"),
+        nonce: p.owned("nonce"),
+        code_challenge: p.owned("code_challenge"),
+        code_challenge_method: p.owned("code_challenge_method"),
+        prompt: p.owned("prompt"),
+        connection: p.owned("connection"),
+        organization: p.owned("organization"),
+    }
+}
+
+#[cfg(test)]
+mod tests;

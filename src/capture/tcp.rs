@@ -300,7 +300,8 @@ impl<H> TcpTable<H> {
             if !half.started {
                 half.start(seg.seq);
             }
-            let off = half.offset_of(seg.seq);
+            // A SYN occupies one sequence number before its payload (TCP Fast Open).
+            let off = half.offset_of(seg.seq.wrapping_add(u32::from(seg.syn)));
             if seg.fin {
                 let fin = off.saturating_add(seg.payload.len() as i64);
                 if fin >= 0 && half.fin_at.is_none() {

@@ -1,1 +1,7 @@
 //! Sinks: terminal report, JSON report, HAR export, Prometheus. Every sink goes through `redact`.
+
+pub mod events;
+pub mod har;
+pub mod json;
+pub mod prometheus;
+pub mod terminal;

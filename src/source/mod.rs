@@ -1,4 +1,9 @@
 //! Sources: turn files, packets and proxied connections into `Exchange`s. All I/O lives here.
 
+pub mod detect;
 pub mod har;
+pub mod keylog_tail;
+#[cfg_attr(not(feature = "live"), allow(dead_code))]
+pub mod live;
 pub mod pcap;
+pub mod proxy;

@@ -84,7 +84,7 @@ pub fn read_capture<R: Read>(
     read_capture_with(reader, input, keys, PipelineConfig::default(), on)
 }
 
-/// [`read_capture`] with explicit caps and plugins.
+/// [`read_capture`] with explicit caps.
 pub fn read_capture_with<R: Read>(
     reader: R,
     input: usize,

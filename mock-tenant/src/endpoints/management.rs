@@ -23,24 +23,62 @@ pub const DEFAULT_RATE_LIMIT: RateLimit = RateLimit {
     window_secs: 60,
 };
 
+/// Auth0's error body in Auth0's field order (`statusCode`, `error`, `message`,
+/// `errorCode`, `attributes`), so bodies match the quoted strings byte for byte (§2.1–§2.4).
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct MgmtError<'a> {
+    status_code: u16,
+    error: &'a str,
+    message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_code: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    attributes: Option<Attributes<'a>>,
+}
+
+#[derive(serde::Serialize)]
+struct Attributes<'a> {
+    error: &'a str,
+}
+
+fn mgmt_json(status: u16, e: &MgmtError<'_>) -> Response {
+    let mut r = Response::new(status);
+    r.headers.push((
+        "content-type".into(),
+        "application/json; charset=utf-8".into(),
+    ));
+    r.body = serde_json::to_vec(e).unwrap_or_default();
+    r
+}
+
 fn error(status: u16, reason: &str, message: &str, code: Option<&str>) -> Response {
-    let mut body = json!({"statusCode": status, "error": reason, "message": message});
-    if let (Some(c), Some(obj)) = (code, body.as_object_mut()) {
-        obj.insert("errorCode".into(), json!(c));
-    }
-    Response::json(status, &body)
+    mgmt_json(
+        status,
+        &MgmtError {
+            status_code: status,
+            error: reason,
+            message,
+            error_code: code,
+            attributes: None,
+        },
+    )
 }
 
 /// 401 with the `attributes.error` echo seen on Auth0's token-validation 401s (§2.2).
 fn unauthorized(message: &str) -> Response {
-    let body = json!({
-        "statusCode": 401,
-        "error": "Unauthorized",
-        "message": message,
-        "attributes": {"error": message}
-    });
     // §2.2: WWW-Authenticate "contains Invalid Token"; exact syntax UNCONFIRMED (guess).
-    Response::json(401, &body).with_header(
+    mgmt_json(
+        401,
+        &MgmtError {
+            status_code: 401,
+            error: "Unauthorized",
+            message,
+            error_code: None,
+            attributes: Some(Attributes { error: message }),
+        },
+    )
+    .with_header(
         "www-authenticate",
         &format!("Bearer error=\"invalid_token\", error_description=\"{message}\""),
     )
@@ -129,7 +167,7 @@ pub fn handle(t: &Tenant, req: &Request) -> Response {
             .collect(),
         _ => Vec::new(),
     };
-    if !auds.iter().any(|a| *a == mgmt) {
+    if !auds.contains(&mgmt) {
         let is_client_id = {
             let st = t.lock();
             auds.iter().any(|a| st.client(a).is_some())

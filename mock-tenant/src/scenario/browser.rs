@@ -104,6 +104,7 @@ impl Browser {
         Ok(resp)
     }
 
+    #[allow(clippy::too_many_arguments)]
     /// A script `fetch` from the app page, with a CORS preflight first when Chrome would
     /// send one (non-simple method, Authorization or JSON content type).
     pub fn fetch(

@@ -42,7 +42,7 @@ impl<'a> Recording<'a> {
         }
     }
 
-    fn from_pairs(&mut self, pairs: &[(String, String)]) {
+    fn collect_pairs(&mut self, pairs: &[(String, String)]) {
         for (k, v) in pairs {
             if SECRET_FIELDS.contains(&k.as_str()) {
                 self.add(v);
@@ -50,7 +50,7 @@ impl<'a> Recording<'a> {
         }
     }
 
-    fn from_request(&mut self, r: &Request) {
+    fn collect_request(&mut self, r: &Request) {
         if let Some(a) = r.get_header("authorization") {
             match a.split_once(' ') {
                 Some((_, v)) => self.add(v),
@@ -65,12 +65,12 @@ impl<'a> Recording<'a> {
             }
         }
         let q = r.query_pairs();
-        self.from_pairs(&q);
+        self.collect_pairs(&q);
         let b = r.body_params();
-        self.from_pairs(&b);
+        self.collect_pairs(&b);
     }
 
-    fn from_response(&mut self, r: &Response) {
+    fn collect_response(&mut self, r: &Response) {
         for (k, v) in &r.headers {
             if k.eq_ignore_ascii_case("set-cookie") {
                 if let Some((_, val)) = v.split(';').next().and_then(|nv| nv.split_once('=')) {
@@ -83,7 +83,7 @@ impl<'a> Recording<'a> {
                     if let Some(f) = u.fragment() {
                         pairs.extend(url::form_urlencoded::parse(f.as_bytes()).into_owned());
                     }
-                    self.from_pairs(&pairs);
+                    self.collect_pairs(&pairs);
                 }
             }
         }
@@ -109,9 +109,9 @@ impl<'a> Recording<'a> {
 
 impl Transport for Recording<'_> {
     fn send(&mut self, step: Step) -> Result<Response, ScenarioError> {
-        self.from_request(&step.request);
+        self.collect_request(&step.request);
         let resp = self.inner.send(step)?;
-        self.from_response(&resp);
+        self.collect_response(&resp);
         Ok(resp)
     }
 

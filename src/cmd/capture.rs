@@ -1,0 +1,396 @@
+//! `authtap capture`: passive live capture → the shared pipeline → findings, `--events`, /metrics.
+//!
+//! Owns: composing the live source (`source::live`, feature `live`), the key log tailer, the
+//! sans-I/O capture pipeline, the engine and the sinks (terminal findings on stderr, JSON lines
+//! to `--events`, the Prometheus registry served on `--metrics-listen`), and shutdown on Ctrl-C.
+//! Must not: parse packets or decide findings itself; print a secret (events and findings go
+//! through `Redactor`; key log lines are never shown).
+//! Known limits: one interface per process; frames are processed on one thread in batches of
+//! `BATCH` (packet/byte and drop counters are synced to the registry once per batch, not per
+//! packet); the key log is polled before every batch, so a secret written after the first
+//! encrypted record of its session arrives may be too late for that session.
+
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use crate::cli::CaptureArgs;
+use crate::sink::prometheus::Metrics;
+
+/// Frames read per batch.
+pub const BATCH: usize = 512;
+
+/// What a finished capture run saw.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CaptureSummary {
+    pub packets: u64,
+    pub exchanges: u64,
+    pub findings: u64,
+    pub kernel_dropped: u64,
+}
+
+/// Handed to the `ready` callback once the interface is open and /metrics is listening.
+#[derive(Debug, Clone)]
+pub struct Ready {
+    pub metrics: Arc<Metrics>,
+    pub metrics_addr: SocketAddr,
+}
+
+/// Runs until Ctrl-C (SIGINT) or SIGTERM.
+pub fn run(args: &CaptureArgs) -> anyhow::Result<()> {
+    let stop = Arc::new(AtomicBool::new(false));
+    run_until(args, stop, |_| {}).map(|_| ())
+}
+
+#[cfg(not(feature = "live"))]
+pub fn run_until(
+    args: &CaptureArgs,
+    stop: Arc<AtomicBool>,
+    ready: impl FnOnce(&Ready),
+) -> anyhow::Result<CaptureSummary> {
+    let _ = (args, stop, ready);
+    Err(crate::source::live::LiveError::NotBuilt.into())
+}
+
+/// Runs until `stop` is set (or a signal arrives); `ready` is called once capture started.
+#[cfg(feature = "live")]
+pub fn run_until(
+    args: &CaptureArgs,
+    stop: Arc<AtomicBool>,
+    ready: impl FnOnce(&Ready),
+) -> anyhow::Result<CaptureSummary> {
+    imp::run_until(args, stop, ready)
+}
+
+#[cfg(feature = "live")]
+mod imp {
+    use std::io::Write;
+    use std::sync::atomic::Ordering;
+    use std::time::{Duration, Instant};
+
+    use anyhow::Context as _;
+
+    use super::*;
+    use crate::capture::keylog::KeyLog;
+    use crate::capture::pipeline::{CaptureStats, Pipeline, PipelineConfig};
+    use crate::capture::CaptureOutput;
+    use crate::engine::{Engine, EngineConfig};
+    use crate::model::{Exchange, Finding};
+    use crate::redact::Redactor;
+    use crate::sink::prometheus::server;
+    use crate::source::keylog_tail::KeylogTail;
+    use crate::source::live::{LiveCapture, LiveConfig};
+    use crate::telemetry::{DropReason, DropStage};
+
+    /// Flows kept by the engine.
+    const FLOW_CAP: usize = 10_000;
+    /// How often kernel stats and pipeline counters are synced to the registry.
+    const SYNC_EVERY: Duration = Duration::from_secs(1);
+
+    /// `--events` destination: JSON lines, redacted.
+    struct Events {
+        out: Box<dyn Write + Send>,
+    }
+
+    impl Events {
+        fn open(spec: &str) -> anyhow::Result<Self> {
+            let out: Box<dyn Write + Send> = if spec == "-" {
+                Box::new(std::io::stdout())
+            } else {
+                Box::new(std::io::BufWriter::new(
+                    std::fs::File::create(spec)
+                        .with_context(|| format!("creating events file {spec}"))?,
+                ))
+            };
+            Ok(Self { out })
+        }
+
+        fn exchange(&mut self, ex: &Exchange, r: &Redactor) -> std::io::Result<()> {
+            let v = serde_json::json!({
+                "type": "exchange",
+                "v": 1,
+                "input": ex.input,
+                "index": ex.index,
+                "time": ex.started,
+                "duration_ms": ex.duration_ms,
+                "method": ex.request.method,
+                "url": r.url(&ex.request.url),
+                "status": ex.status(),
+                "http_version": ex.request.http_version,
+                "tls": ex.origin.tls,
+                "server": ex.origin.server_addr,
+                "notes": ex.notes.iter().map(|n| r.scrub(n)).collect::<Vec<_>>(),
+            });
+            self.line(&v)
+        }
+
+        fn finding(&mut self, f: &Finding, r: &Redactor) -> std::io::Result<()> {
+            let mut v = serde_json::to_value(crate::sink::json::finding(f, r))
+                .unwrap_or(serde_json::Value::Null);
+            if let Some(obj) = v.as_object_mut() {
+                obj.insert("type".into(), "finding".into());
+                obj.insert("v".into(), 1.into());
+            }
+            self.line(&v)
+        }
+
+        fn line(&mut self, v: &serde_json::Value) -> std::io::Result<()> {
+            serde_json::to_writer(&mut self.out, v)?;
+            self.out.write_all(b"\n")
+        }
+    }
+
+    /// Everything downstream of the pipeline.
+    struct Sinks {
+        engine: Engine,
+        metrics: Arc<Metrics>,
+        redactor: Redactor,
+        events: Option<Events>,
+        findings_to_stdout: bool,
+        summary: CaptureSummary,
+    }
+
+    impl Sinks {
+        fn output(&mut self, out: CaptureOutput) -> anyhow::Result<()> {
+            match out {
+                CaptureOutput::Exchange(ex) => {
+                    self.summary.exchanges += 1;
+                    let (api, endpoint) = self.engine.classifier().endpoint(&ex);
+                    self.metrics.observe_exchange(&ex, api, &endpoint);
+                    let pushed = self.engine.push(&ex);
+                    for ev in &pushed.events {
+                        self.redactor.register_event(ev);
+                    }
+                    self.metrics.observe_pushed(&pushed);
+                    if let Some(events) = &mut self.events {
+                        events
+                            .exchange(&ex, &self.redactor)
+                            .context("writing --events")?;
+                    }
+                    self.findings(&pushed.findings)?;
+                }
+                CaptureOutput::TlsUndecrypted {
+                    input,
+                    sni,
+                    server,
+                    reason,
+                    time,
+                } => {
+                    let findings =
+                        self.engine
+                            .note_undecrypted(input, sni.as_deref(), &server, &reason, time);
+                    self.metrics.observe_findings(&findings);
+                    self.findings(&findings)?;
+                }
+            }
+            Ok(())
+        }
+
+        fn findings(&mut self, findings: &[Finding]) -> anyhow::Result<()> {
+            for f in findings {
+                self.summary.findings += 1;
+                if let Some(events) = &mut self.events {
+                    events
+                        .finding(f, &self.redactor)
+                        .context("writing --events")?;
+                }
+                let text = crate::sink::terminal::render_finding(
+                    f,
+                    &self.redactor,
+                    crate::sink::terminal::Style::default(),
+                );
+                // With `--events -` stdout carries JSON lines; findings text goes to stderr.
+                let res = if self.findings_to_stdout {
+                    std::io::stdout().write_all(text.as_bytes())
+                } else {
+                    std::io::stderr().write_all(text.as_bytes())
+                };
+                res.context("writing findings")?;
+            }
+            Ok(())
+        }
+
+        fn flush(&mut self) -> anyhow::Result<()> {
+            if let Some(e) = &mut self.events {
+                e.out.flush().context("flushing --events")?;
+            }
+            Ok(())
+        }
+    }
+
+    /// Pushes pipeline and engine counters into the registry (as increases).
+    fn sync(metrics: &Metrics, stats: &CaptureStats, engine: &Engine) {
+        metrics.sync_capture_totals(stats.packets, stats.bytes);
+        let t = &stats.tcp;
+        metrics.sync_dropped_total(DropStage::Tcp, DropReason::Gap, t.gaps);
+        metrics.sync_dropped_total(DropStage::Tcp, DropReason::Truncated, t.buffer_cap_hits);
+        metrics.sync_dropped_total(DropStage::Tcp, DropReason::TableFull, t.evicted_cap);
+        metrics.sync_dropped_total(DropStage::Tcp, DropReason::Malformed, stats.malformed());
+        let h = &stats.conn.http1;
+        metrics.sync_dropped_total(DropStage::Http, DropReason::Truncated, h.bodies_truncated);
+        metrics.sync_dropped_total(DropStage::Http, DropReason::TableFull, h.pending_cap_hits);
+        metrics.sync_dropped_total(
+            DropStage::Tls,
+            DropReason::NoKey,
+            stats.conn.tls_undecrypted,
+        );
+        metrics.sync_tls_sessions(stats.conn.tls_sessions, stats.conn.tls_undecrypted);
+        metrics.sync_dropped_total(
+            DropStage::Flows,
+            DropReason::TableFull,
+            engine.flows_evicted(),
+        );
+        metrics.set_flows_active(engine.flows().len());
+    }
+
+    pub fn run_until(
+        args: &CaptureArgs,
+        stop: Arc<AtomicBool>,
+        ready: impl FnOnce(&Ready),
+    ) -> anyhow::Result<CaptureSummary> {
+        let metrics_addr: SocketAddr = args.metrics_listen.parse().with_context(|| {
+            format!(
+                "--metrics-listen {:?} is not an address like 127.0.0.1:9464",
+                args.metrics_listen
+            )
+        })?;
+        if !metrics_addr.ip().is_loopback() {
+            tracing::warn!(%metrics_addr, "Metrics listener is reachable from other hosts.");
+        }
+        let mut live = LiveCapture::open(&LiveConfig::new(&args.interface, &args.bpf))?;
+        let linktype = live.linktype();
+
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .context("starting the metrics server runtime")?;
+        let metrics = Arc::new(Metrics::new());
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind(metrics_addr))
+            .with_context(|| format!("binding --metrics-listen {metrics_addr}"))?;
+        let bound = listener
+            .local_addr()
+            .context("reading the metrics address")?;
+        let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
+        rt.spawn(server::serve(listener, metrics.clone(), async {
+            let _ = server_stopped.await;
+        }));
+        {
+            let on_int = stop.clone();
+            rt.spawn(async move {
+                let _ = tokio::signal::ctrl_c().await;
+                on_int.store(true, Ordering::Relaxed);
+            });
+            #[cfg(unix)]
+            {
+                let on_term = stop.clone();
+                rt.spawn(async move {
+                    use tokio::signal::unix::{signal, SignalKind};
+                    if let Ok(mut term) = signal(SignalKind::terminate()) {
+                        term.recv().await;
+                        on_term.store(true, Ordering::Relaxed);
+                    }
+                });
+            }
+        }
+
+        let mut keys = KeyLog::default();
+        let mut tail = args.keylog.as_ref().map(KeylogTail::new);
+        let mut pipeline = Pipeline::new(0, PipelineConfig::default());
+        let events = match &args.events {
+            Some(spec) => Some(Events::open(spec)?),
+            None => None,
+        };
+        let mut sinks = Sinks {
+            engine: Engine::new(EngineConfig {
+                tenants: args.tenant.clone(),
+                jwks: Vec::new(),
+                flow_cap: FLOW_CAP,
+            }),
+            metrics: metrics.clone(),
+            redactor: Redactor::new(args.include_secrets),
+            findings_to_stdout: args.events.as_deref() != Some("-"),
+            events,
+            summary: CaptureSummary::default(),
+        };
+        tracing::info!(interface = %args.interface, bpf = %args.bpf, metrics = %bound, "Capture started.");
+        ready(&Ready {
+            metrics: metrics.clone(),
+            metrics_addr: bound,
+        });
+
+        let mut outs: Vec<CaptureOutput> = Vec::new();
+        let mut last_sync = Instant::now();
+        let mut kernel_dropped = 0;
+        let result: anyhow::Result<()> = (|| {
+            while !stop.load(Ordering::Relaxed) {
+                if let Some(t) = &mut tail {
+                    match t.poll() {
+                        Ok(lines) if !lines.is_empty() => {
+                            keys.add_text(&lines);
+                        }
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "Key log not readable; retrying."),
+                    }
+                }
+                let n = live.read_batch(BATCH, |frame| {
+                    pipeline.push_frame(
+                        linktype,
+                        frame.data,
+                        frame.wire_len,
+                        frame.ts,
+                        &keys,
+                        &mut |o| outs.push(o),
+                    )
+                })?;
+                for o in outs.drain(..) {
+                    sinks.output(o)?;
+                }
+                if n > 0 {
+                    sinks.flush()?;
+                }
+                if last_sync.elapsed() >= SYNC_EVERY {
+                    last_sync = Instant::now();
+                    if let Ok(k) = live.stats() {
+                        metrics.set_kernel_drops(k.dropped, k.if_dropped);
+                        kernel_dropped = k.dropped + k.if_dropped;
+                    }
+                    sync(&metrics, &pipeline.stats(), &sinks.engine);
+                }
+            }
+            Ok(())
+        })();
+
+        // Flush what is still open, then report.
+        let stats = pipeline.finish(&keys, &mut |o| outs.push(o));
+        for o in outs.drain(..) {
+            sinks.output(o)?;
+        }
+        let late = sinks.engine.finish();
+        sinks.metrics.observe_findings(&late);
+        sinks.findings(&late)?;
+        sinks.flush()?;
+        if let Ok(k) = live.stats() {
+            metrics.set_kernel_drops(k.dropped, k.if_dropped);
+            kernel_dropped = k.dropped + k.if_dropped;
+        }
+        sync(&metrics, &stats, &sinks.engine);
+        let _ = stop_server.send(());
+        rt.shutdown_timeout(Duration::from_millis(200));
+        result?;
+        let mut summary = sinks.summary.clone();
+        summary.packets = stats.packets;
+        summary.kernel_dropped = kernel_dropped;
+        let mut err = std::io::stderr();
+        let _ = writeln!(
+            err,
+            "authtap capture: {} packets, {} exchanges, {} findings, {} dropped by the kernel",
+            summary.packets, summary.exchanges, summary.findings, summary.kernel_dropped
+        );
+        for note in stats.notes() {
+            let _ = writeln!(err, "  note: {note}");
+        }
+        Ok(summary)
+    }
+}
