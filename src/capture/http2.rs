@@ -139,21 +139,28 @@ impl H2Conn {
         if self.dirs[i].broken {
             return out;
         }
-        let mut buf = std::mem::take(&mut self.dirs[i].buf);
-        buf.extend_from_slice(data);
+        // Frames are parsed straight from `data` when nothing is carried over; only a partial
+        // frame at the end is copied.
+        let mut carried = std::mem::take(&mut self.dirs[i].buf);
+        let input: &[u8] = if carried.is_empty() {
+            data
+        } else {
+            carried.extend_from_slice(data);
+            &carried
+        };
         let mut pos = 0usize;
         if i == 0 && !self.dirs[0].preface_checked {
-            if buf.len() < PREFACE.len() {
-                if PREFACE.starts_with(&buf) {
-                    self.dirs[i].buf = buf;
+            if input.len() < PREFACE.len() {
+                if PREFACE.starts_with(input) {
+                    self.dirs[i].buf = input.to_vec();
                     return out;
                 }
-            } else if buf.starts_with(PREFACE) {
+            } else if input.starts_with(PREFACE) {
                 pos = PREFACE.len();
             }
             self.dirs[0].preface_checked = true;
         }
-        while let Some(hd) = buf.get(pos..pos + 9) {
+        while let Some(hd) = input.get(pos..pos + 9) {
             let len = u32::from_be_bytes([0, hd[0], hd[1], hd[2]]) as usize;
             let ty = hd[3];
             let flags = hd[4];
@@ -163,7 +170,7 @@ impl H2Conn {
                 self.dirs[i].broken = true;
                 break;
             }
-            let Some(payload) = buf.get(pos + 9..pos + 9 + len) else {
+            let Some(payload) = input.get(pos + 9..pos + 9 + len) else {
                 break;
             };
             self.stats.frames += 1;
@@ -171,11 +178,15 @@ impl H2Conn {
             pos += 9 + len;
         }
         self.dirs[i].offset += pos as u64;
-        buf.drain(..pos.min(buf.len()));
-        if self.dirs[i].broken {
-            buf.clear();
-        }
-        self.dirs[i].buf = buf;
+        let keep = if self.dirs[i].broken {
+            Vec::new()
+        } else if carried.is_empty() {
+            input.get(pos..).unwrap_or_default().to_vec()
+        } else {
+            carried.drain(..pos.min(carried.len()));
+            carried
+        };
+        self.dirs[i].buf = keep;
         out
     }
 
