@@ -189,7 +189,7 @@ pub fn analyze(mut cfg: AnalyzeConfig) -> anyhow::Result<Outcome> {
     let late = a.engine.finish();
     if let (Some(m), Some(path)) = (&a.metrics, &cfg.metrics_out) {
         m.observe_findings(&late);
-        m.set_flows_active(a.engine.flows().len());
+        m.set_flows_active(a.engine.flows_active());
         m.write_textfile(path)
             .with_context(|| format!("writing metrics to {}", path.display()))?;
     }

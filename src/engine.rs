@@ -45,7 +45,14 @@ pub struct Engine {
     diagnoser: Diagnoser,
     /// `--jwks` documents that could not be used.
     jwks_rejected: Vec<String>,
+    /// Traffic time of the last idle eviction (`maintain`).
+    last_maintenance: crate::model::Micros,
 }
+
+/// Live sources drop flows with no event for this long (30 min).
+pub const LIVE_IDLE_SECS: i64 = 1800;
+/// How often (in traffic time) live sources run idle eviction.
+pub const LIVE_EVICT_EVERY_SECS: i64 = 60;
 
 impl Engine {
     pub fn new(config: EngineConfig) -> Self {
@@ -69,6 +76,7 @@ impl Engine {
             }),
             diagnoser: Diagnoser::new(),
             jwks_rejected,
+            last_maintenance: 0,
         }
     }
 
@@ -138,6 +146,21 @@ impl Engine {
             .unwrap_or(i64::MAX / 1_000_000)
             .saturating_mul(1_000_000);
         self.correlator.evict_idle(now, idle)
+    }
+
+    /// Flows currently held (cheap; for the `authtap_flows_active` gauge).
+    pub fn flows_active(&self) -> usize {
+        self.correlator.active_flows()
+    }
+
+    /// For live sources: evict flows idle for `LIVE_IDLE_SECS` at most once per
+    /// `LIVE_EVICT_EVERY_SECS` of traffic time, so the flow table tracks what is really active.
+    pub fn maintain(&mut self, now: Option<crate::model::Micros>) {
+        let Some(now) = now else { return };
+        if now.saturating_sub(self.last_maintenance) >= LIVE_EVICT_EVERY_SECS * 1_000_000 {
+            self.last_maintenance = now;
+            self.evict_idle(now, LIVE_IDLE_SECS as u64);
+        }
     }
 
     pub fn flows_evicted(&self) -> u64 {

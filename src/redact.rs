@@ -358,8 +358,14 @@ mod tests {
     #[test]
     fn location_fragment_tokens_are_hidden() {
         let r = Redactor::new(false);
-        let out = r.header("Location", "https://app/cb#access_token=abcdefgh12345&state=s1");
-        assert!(!out.contains("abcdefgh12345") && out.contains("state=s1"), "{out}");
+        let out = r.header(
+            "Location",
+            "https://app/cb#access_token=abcdefgh12345&state=s1",
+        );
+        assert!(
+            !out.contains("abcdefgh12345") && out.contains("state=s1"),
+            "{out}"
+        );
     }
 
     #[test]

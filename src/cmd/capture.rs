@@ -161,6 +161,7 @@ mod imp {
                     for ev in &pushed.events {
                         self.redactor.register_event(ev);
                     }
+                    self.engine.maintain(ex.started);
                     self.metrics.observe_pushed(&pushed);
                     if let Some(events) = &mut self.events {
                         events
@@ -240,7 +241,7 @@ mod imp {
             DropReason::TableFull,
             engine.flows_evicted(),
         );
-        metrics.set_flows_active(engine.flows().len());
+        metrics.set_flows_active(engine.flows_active());
     }
 
     pub fn run_until(

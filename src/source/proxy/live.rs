@@ -111,6 +111,8 @@ pub fn run(
                 for ev in &pushed.events {
                     redactor.register_event(ev);
                 }
+                engine.maintain(ex.started);
+                metrics.set_flows_active(engine.flows_active());
                 let (api, endpoint) = engine.classifier().endpoint(&ex);
                 metrics.observe_exchange(&ex, api, &endpoint);
                 metrics.observe_pushed(&pushed);
