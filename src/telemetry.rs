@@ -9,7 +9,7 @@
 //! scopes. Known limits: the failure reason is read from Auth0's error bodies as documented in
 //! `reference/auth0-facts.md` §2; a message Auth0 words differently maps to `other`.
 
-use crate::model::{Auth0Error, OAuthError, Severity, TokenFormat};
+use crate::model::{Auth0Error, OAuthError, TokenFormat};
 
 /// Family names. Counters end in `_total`; units are base units (seconds).
 pub mod names {
@@ -438,30 +438,6 @@ impl DropReason {
         }
     }
 }
-
-/// Rule ids and severities from DESIGN.md §4; `authtap_findings_total` starts every one at 0 so
-/// `increase()` sees the first finding. Rules added later are counted too (the id is a
-/// `&'static str` from the code, a bounded set).
-pub const KNOWN_RULES: &[(&str, Severity)] = &[
-    ("id-token-as-access-token", Severity::Error),
-    ("opaque-access-token", Severity::Error),
-    ("scope-not-granted", Severity::Warning),
-    ("insufficient-scope", Severity::Error),
-    ("audience-mismatch", Severity::Error),
-    ("tenant-mismatch", Severity::Error),
-    ("token-expired", Severity::Error),
-    ("sensitive-claim", Severity::Error),
-    ("implicit-grant", Severity::Warning),
-    ("missing-pkce", Severity::Warning),
-    ("missing-state", Severity::Warning),
-    ("token-in-url", Severity::Error),
-    ("malformed-authorization-header", Severity::Error),
-    ("unsigned-token", Severity::Error),
-    ("rate-limited", Severity::Warning),
-    ("token-endpoint-error", Severity::Error),
-    ("authorize-error", Severity::Error),
-    ("evidence-missing", Severity::Info),
-];
 
 /// `rule` label: a rule id is lowercase-kebab; anything else becomes `other`.
 pub fn rule_label(rule: &str) -> &str {

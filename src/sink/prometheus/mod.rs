@@ -259,8 +259,8 @@ impl Metrics {
             .set(1);
 
         // Start the series alerts watch with increase() at 0, so the first event is an increase.
-        for (rule, severity) in telemetry::KNOWN_RULES {
-            findings.with_label_values(&[rule, severity.as_str()]);
+        for rule in crate::diagnose::RULES {
+            findings.with_label_values(&[rule.id, rule.severity.as_str()]);
         }
         for (stage, reason) in [
             (DropStage::Kernel, DropReason::Buffer),
