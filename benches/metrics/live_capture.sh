@@ -24,7 +24,8 @@ METRICS_PORT=$(free_port)
 
 openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=localhost -days 1 \
   -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
-openssl s_server -quiet -accept "$TLS_PORT" -cert "$WORK/cert.pem" -key "$WORK/key.pem" \
+# s_server ends a session when its stdin hits EOF, so keep stdin open.
+sleep 3600 | openssl s_server -quiet -accept "$TLS_PORT" -cert "$WORK/cert.pem" -key "$WORK/key.pem" \
   -naccept 1000000 >/dev/null 2>&1 &
 
 "$BIN" capture -i lo --bpf "tcp port $TLS_PORT" --metrics-listen "127.0.0.1:$METRICS_PORT" \
@@ -50,7 +51,8 @@ th = [threading.Thread(target=run, args=(i,)) for i in range(conns)]
 print(sum(sent))
 PY
 START=$(date +%s.%N)
-WRITES=$(python3 "$WORK/load.py" "$TLS_PORT" "$SECS" 4)
+# openssl s_server serves one connection at a time, so one client connection per run.
+WRITES=$(python3 "$WORK/load.py" "$TLS_PORT" "$SECS" "${CONNS:-1}")
 END=$(date +%s.%N)
 sleep 2
 M=$(curl -s "http://127.0.0.1:$METRICS_PORT/metrics")
