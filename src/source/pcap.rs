@@ -301,14 +301,7 @@ impl Run<'_, '_> {
                     classify(kind, reader.reader_exhausted(), || {
                         // Declared length of the record at the buffer head: 16-byte header + caplen.
                         let d = reader.data();
-                        let cap = d.get(8..12).map(|b| {
-                            let a = [b[0], b[1], b[2], b[3]];
-                            if big_endian {
-                                u32::from_be_bytes(a)
-                            } else {
-                                u32::from_le_bytes(a)
-                            }
-                        });
+                        let cap = read_u32(d, 8, big_endian);
                         (cap.map(|c| c as usize + 16), d.len())
                     })
                 }
@@ -415,14 +408,7 @@ impl Run<'_, '_> {
                     let kind = ErrKind::of(&e);
                     classify(kind, reader.reader_exhausted(), || {
                         let d = reader.data();
-                        let len = d.get(4..8).map(|b| {
-                            let a = [b[0], b[1], b[2], b[3]];
-                            if big_endian {
-                                u32::from_be_bytes(a)
-                            } else {
-                                u32::from_le_bytes(a)
-                            }
-                        });
+                        let len = read_u32(d, 4, big_endian);
                         (len.map(|l| l as usize), d.len())
                     })
                 }
@@ -539,4 +525,14 @@ impl ErrKind {
             | PcapError::OwnedNomError(_, _) => ErrKind::Invalid,
         }
     }
+}
+
+/// The u32 at `at` in the file's byte order, if the buffer holds it.
+fn read_u32(d: &[u8], at: usize, big_endian: bool) -> Option<u32> {
+    let b: [u8; 4] = d.get(at..at.checked_add(4)?)?.try_into().ok()?;
+    Some(if big_endian {
+        u32::from_be_bytes(b)
+    } else {
+        u32::from_le_bytes(b)
+    })
 }
