@@ -9,7 +9,7 @@
 //!
 //! The registry is capped (`MAX_SECRETS`); past the cap, structural redaction still applies.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 use crate::model::{fingerprint, AuthEvent, Credential, EventKind, TokenSet};
 
@@ -60,7 +60,11 @@ pub const URL_HEADERS: &[&str] = &["location", "content-location", "referer", "o
 #[derive(Debug, Default)]
 pub struct Redactor {
     include_secrets: bool,
-    secrets: HashSet<String>,
+    /// Secrets remembered so far (at most `MAX_SECRETS`).
+    registered: usize,
+    /// Registered secrets indexed by their first `MIN_SECRET_LEN` bytes, so `scrub` costs one
+    /// lookup per text position however many secrets are registered.
+    by_prefix: HashMap<[u8; MIN_SECRET_LEN], Vec<String>>,
     /// Secrets not remembered because the registry was full.
     pub overflow: u64,
 }
@@ -88,14 +92,25 @@ impl Redactor {
 
     /// Remember a secret so `scrub` can find it in free text.
     pub fn register(&mut self, secret: &str) {
-        if secret.len() < MIN_SECRET_LEN || self.secrets.contains(secret) {
+        let Some(key) = prefix_key(secret.as_bytes()) else {
+            return; // shorter than MIN_SECRET_LEN
+        };
+        if self
+            .by_prefix
+            .get(&key)
+            .is_some_and(|v| v.iter().any(|s| s == secret))
+        {
             return;
         }
-        if self.secrets.len() >= MAX_SECRETS {
+        if self.registered >= MAX_SECRETS {
             self.overflow += 1;
             return;
         }
-        self.secrets.insert(secret.to_string());
+        self.registered += 1;
+        self.by_prefix
+            .entry(key)
+            .or_default()
+            .push(secret.to_string());
     }
 
     /// Register every secret an event carries (tokens, codes, refresh tokens).
@@ -135,18 +150,35 @@ impl Redactor {
         if self.include_secrets {
             return text.to_string();
         }
-        let mut out = self.mask_url_passwords(text);
-        if self.secrets.is_empty() {
-            return out;
+        let masked = self.mask_url_passwords(text);
+        if self.by_prefix.is_empty() || masked.len() < MIN_SECRET_LEN {
+            return masked;
         }
-        // Only texts that could hold a secret are scanned per secret.
-        if out.len() >= MIN_SECRET_LEN {
-            for s in &self.secrets {
-                if out.contains(s.as_str()) {
-                    out = out.replace(s.as_str(), &self.show(s));
+        // One left-to-right pass; at each position the longest registered secret wins.
+        let bytes = masked.as_bytes();
+        let mut out = String::with_capacity(masked.len());
+        let (mut last, mut i) = (0, 0);
+        while i + MIN_SECRET_LEN <= bytes.len() {
+            let hit = prefix_key(&bytes[i..])
+                .and_then(|k| self.by_prefix.get(&k))
+                .and_then(|cands| {
+                    cands
+                        .iter()
+                        .filter(|s| bytes[i..].starts_with(s.as_bytes()))
+                        .max_by_key(|s| s.len())
+                });
+            // A match starts and ends on char boundaries: the secret is itself valid UTF-8.
+            match (hit, masked.get(last..i)) {
+                (Some(secret), Some(before)) => {
+                    out.push_str(before);
+                    out.push_str(&self.show(secret));
+                    i += secret.len();
+                    last = i;
                 }
+                _ => i += 1,
             }
         }
+        out.push_str(masked.get(last..).unwrap_or_default());
         out
     }
 
@@ -324,6 +356,11 @@ fn url_credentials() -> &'static regex::Regex {
     })
 }
 
+/// The first `MIN_SECRET_LEN` bytes, the key of `Redactor::by_prefix`.
+fn prefix_key(bytes: &[u8]) -> Option<[u8; MIN_SECRET_LEN]> {
+    bytes.get(..MIN_SECRET_LEN)?.try_into().ok()
+}
+
 fn decode_component(s: &str) -> String {
     let plus = s.replace('+', " ");
     percent_encoding::percent_decode_str(&plus)
@@ -352,6 +389,22 @@ mod tests {
         assert_eq!(
             r.scrub("token supersecretvalue was sent"),
             format!("token fp:{} was sent", fingerprint("supersecretvalue"))
+        );
+    }
+
+    #[test]
+    fn scrub_prefers_the_longest_secret_and_keeps_unicode_intact() {
+        let mut r = Redactor::new(false);
+        r.register("abcdefgh");
+        r.register("abcdefghijkl");
+        let out = r.scrub("é abcdefghijkl ü abcdefgh");
+        assert_eq!(
+            out,
+            format!(
+                "é fp:{} ü fp:{}",
+                fingerprint("abcdefghijkl"),
+                fingerprint("abcdefgh")
+            )
         );
     }
 
