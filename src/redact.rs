@@ -11,6 +11,7 @@
 
 use std::collections::HashMap;
 
+use crate::decode::form::decode_component;
 use crate::model::{fingerprint, AuthEvent, Credential, EventKind, TokenSet};
 
 /// Upper bound on remembered secret values.
@@ -182,6 +183,18 @@ impl Redactor {
         out
     }
 
+    fn mask_json_members(&self, text: &str) -> String {
+        json_member()
+            .replace_all(text, |c: &regex::Captures<'_>| {
+                if is_secret_param(&c[2]) || looks_secret_key(&c[2]) {
+                    format!("{}{}", &c[1], self.show(&c[3]))
+                } else {
+                    c[0].to_string()
+                }
+            })
+            .into_owned()
+    }
+
     fn mask_url_passwords(&self, text: &str) -> String {
         if !text.contains("://") {
             return text.to_string();
@@ -286,9 +299,12 @@ impl Redactor {
             Value::Object(map) => Value::Object(
                 map.iter()
                     .map(|(k, v)| {
+                        let secret_key = is_secret_param(k) || looks_secret_key(k);
                         let shown = match v {
-                            Value::String(s) if is_secret_param(k) || looks_secret_key(k) => {
-                                Value::String(self.show(s))
+                            Value::String(s) if secret_key => Value::String(self.show(s)),
+                            // `{"otp": 123456}`: a number or bool under a secret name is secret too.
+                            Value::Number(_) | Value::Bool(_) if secret_key => {
+                                Value::String(self.show(&v.to_string()))
                             }
                             _ => self.json(v),
                         };
@@ -309,12 +325,17 @@ impl Redactor {
         }
         let mime = mime.unwrap_or("").to_ascii_lowercase();
         let trimmed = text.trim_start();
-        if mime.contains("json") || trimmed.starts_with('{') || trimmed.starts_with('[') {
+        let looks_json = trimmed.starts_with('{') || trimmed.starts_with('[');
+        if mime.contains("json") || looks_json {
             if let Ok(v) = serde_json::from_str::<serde_json::Value>(text) {
                 return self.json(&v).to_string();
             }
+            // Truncated or broken JSON: mask `"secret_name": "value"` members textually.
+            return self.scrub(&self.mask_json_members(text));
         }
-        if mime.contains("x-www-form-urlencoded") {
+        // Forms, also when the Content-Type is missing (the classifier reads those as forms too).
+        let formish = mime.is_empty() && text.contains('=') && !text.contains(char::is_whitespace);
+        if mime.contains("x-www-form-urlencoded") || formish {
             return self.form(text);
         }
         self.scrub(text)
@@ -347,6 +368,15 @@ pub fn looks_secret_key(name: &str) -> bool {
     .any(|needle| lower.contains(needle))
 }
 
+/// `"name": "value` in JSON text (the value may be cut off by truncation).
+fn json_member() -> &'static regex::Regex {
+    static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    RE.get_or_init(|| {
+        regex::Regex::new(r#"("([A-Za-z0-9_\-]+)"\s*:\s*"?)([^"\s,}\]]+)"#)
+            .unwrap_or_else(|_| unreachable!("static regex is valid"))
+    })
+}
+
 /// `scheme://user:password@` in free text.
 fn url_credentials() -> &'static regex::Regex {
     static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
@@ -359,13 +389,6 @@ fn url_credentials() -> &'static regex::Regex {
 /// The first `MIN_SECRET_LEN` bytes, the key of `Redactor::by_prefix`.
 fn prefix_key(bytes: &[u8]) -> Option<[u8; MIN_SECRET_LEN]> {
     bytes.get(..MIN_SECRET_LEN)?.try_into().ok()
-}
-
-fn decode_component(s: &str) -> String {
-    let plus = s.replace('+', " ");
-    percent_encoding::percent_decode_str(&plus)
-        .decode_utf8_lossy()
-        .into_owned()
 }
 
 #[cfg(test)]
@@ -443,6 +466,17 @@ mod tests {
         let out = r.scrub("url mongodb://app:Pw-123456@db.example:27017/x");
         assert!(!out.contains("Pw-123456"), "{out}");
         assert!(out.contains("mongodb://app:fp:"));
+    }
+
+    #[test]
+    fn truncated_json_and_unlabelled_forms_and_numeric_secrets_are_masked() {
+        let r = Redactor::new(false);
+        let cut = r.body(r#"{"access_token":"eyJhbGciOi.abc.def","refresh_tok"#, None);
+        assert!(!cut.contains("eyJhbGciOi"), "{cut}");
+        let form = r.body("grant_type=password&password=hunter2hunter2", None);
+        assert!(!form.contains("hunter2hunter2"), "{form}");
+        let num = r.body(r#"{"otp":12345678}"#, Some("application/json"));
+        assert!(!num.contains("12345678"), "{num}");
     }
 
     #[test]

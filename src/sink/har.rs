@@ -144,18 +144,11 @@ pub struct HarWriter<W: Write> {
     entries: u64,
 }
 
-/// Headers whose value is a URL that may carry secrets in its query or fragment.
-const URL_HEADERS: &[&str] = &["location", "content-location", "referer", "origin"];
-
 fn headers(h: &Headers, r: &Redactor) -> Vec<NameValue> {
     h.0.iter()
         .map(|(n, v)| NameValue {
             name: n.clone(),
-            value: if URL_HEADERS.iter().any(|u| n.eq_ignore_ascii_case(u)) {
-                r.url(v)
-            } else {
-                r.header(n, v)
-            },
+            value: r.header(n, v),
         })
         .collect()
 }
@@ -229,7 +222,7 @@ fn body_text(body: &Body, r: &Redactor) -> (String, Option<&'static str>, Option
             None,
         ),
         Err(_) => (
-            r.scrub(&String::from_utf8_lossy(&body.data)),
+            r.body(&String::from_utf8_lossy(&body.data), body.mime.as_deref()),
             None,
             Some("binary body shown as lossy UTF-8 text after redaction"),
         ),
