@@ -271,10 +271,21 @@ fn offset_of(slice: &[u8], line: usize, column: usize) -> usize {
 /// serde_json's message without its own (slice-relative) position suffix.
 fn serde_message(e: &serde_json::Error) -> String {
     let s = e.to_string();
-    match s.rsplit_once(" at line ") {
-        Some((head, _)) => head.to_string(),
-        None => s,
+    let head = match s.rsplit_once(" at line ") {
+        Some((head, _)) => head,
+        None => &s,
+    };
+    // serde quotes the offending value (`invalid type: string "Bearer eyJ…"`); the value may be a
+    // secret of an entry that is skipped (so never registered for redaction): keep only its size.
+    let mut out = String::new();
+    for (i, part) in head.split('"').enumerate() {
+        if i % 2 == 1 {
+            out.push_str(&format!("<{} chars>", part.chars().count()));
+        } else {
+            out.push_str(part);
+        }
     }
+    out
 }
 
 impl<R: Read> HarReader<R> {
@@ -1307,7 +1318,7 @@ mod tests {
         assert_eq!(ex.iter().map(|e| e.index).collect::<Vec<_>>(), vec![0, 4]);
         assert_eq!(stats.malformed_count, 3);
         assert!(
-            stats.malformed[0].starts_with("entry 1 at line 3, column 13 (byte 120): invalid type: string \"oops\", expected a HAR request object at line 3, column 29 (byte 136)"),
+            stats.malformed[0].starts_with("entry 1 at line 3, column 13 (byte 120): invalid type: string <4 chars>, expected a HAR request object at line 3, column 29 (byte 136)"),
             "{:?}",
             stats.malformed
         );
