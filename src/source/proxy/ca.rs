@@ -135,7 +135,13 @@ pub fn init(dir: &Path) -> Result<Created, CaError> {
 
 fn write_file(path: &Path, data: &[u8], mode: u32) -> Result<(), CaError> {
     let mut opts = fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
+    if mode & 0o077 == 0 {
+        // A private file (the CA key) is only ever created, never written through an existing
+        // file or a planted symlink, which would keep someone else's mode or location.
+        opts.write(true).create_new(true);
+    } else {
+        opts.write(true).create(true).truncate(true);
+    }
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;

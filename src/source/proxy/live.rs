@@ -145,7 +145,9 @@ pub fn run(
                 let _ = writeln!(
                     out,
                     "authtap: warning: {} ({}): {}",
-                    n.host, n.kind, n.message
+                    n.host,
+                    n.kind,
+                    redactor.scrub(&n.message)
                 );
                 if let Some(w) = events.as_mut() {
                     if w.notice(n.time, n.kind, &n.host, &n.message, &redactor)
