@@ -24,7 +24,12 @@ pub enum DecodeError {
     },
     #[error("content-encoding {0:?} is not supported; body kept encoded")]
     Unsupported(String),
+    #[error("content-encoding lists {0} codings (more than {MAX_CODINGS}); body kept encoded")]
+    TooManyCodings(usize),
 }
+
+/// Most codings applied to one body that are undone; real servers use one.
+pub const MAX_CODINGS: usize = 4;
 
 /// Result of decoding: the bytes that could be produced, plus why it stopped early (if it did).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -62,10 +67,17 @@ fn parse_coding(token: &str) -> Result<Coding, DecodeError> {
 /// applied, so they are removed right to left). `None` or `identity` returns the data as is
 /// (still capped). On an unsupported coding the data is returned undecoded with the error.
 pub fn decode_body(content_encoding: Option<&str>, data: &[u8], cap: usize) -> Decoded {
-    let codings: Vec<Result<Coding, DecodeError>> = match content_encoding {
-        Some(v) => v.split(',').map(parse_coding).collect(),
+    let mut codings: Vec<Result<Coding, DecodeError>> = match content_encoding {
+        Some(v) => v
+            .split(',')
+            .map(parse_coding)
+            .filter(|c| !matches!(c, Ok(Coding::Identity)))
+            .collect(),
         None => Vec::new(),
     };
+    if codings.len() > MAX_CODINGS {
+        codings = vec![Err(DecodeError::TooManyCodings(codings.len()))];
+    }
     let mut out = Decoded::default();
     if let Some(Err(e)) = codings.iter().find(|c| c.is_err()) {
         out.data = data[..data.len().min(cap)].to_vec();

@@ -365,8 +365,10 @@ impl TlsConn {
                     self.give_up(Undecryptable::HandshakeNotCaptured, out);
                     return;
                 }
-                if self.pending_bytes + body.len() > PENDING_CAP {
-                    self.stats.pending_dropped_bytes += (self.pending_bytes + body.len()) as u64;
+                // Count the 5-byte header too, so empty records cannot queue without limit.
+                let cost = body.len() + 5;
+                if self.pending_bytes + cost > PENDING_CAP {
+                    self.stats.pending_dropped_bytes += (self.pending_bytes + cost) as u64;
                     self.pending.clear();
                     self.pending_bytes = 0;
                     let reason = if self.state == KeyState::Missing {
@@ -377,7 +379,7 @@ impl TlsConn {
                     self.give_up(reason, out);
                     return;
                 }
-                self.pending_bytes += body.len();
+                self.pending_bytes += cost;
                 self.pending.push_back((dir, header, body.to_vec(), ts));
             }
         }
