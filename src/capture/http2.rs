@@ -376,9 +376,7 @@ impl H2Conn {
             if s.request.is_some() {
                 // Trailers: keep them as headers.
                 if let Some(r) = s.request.as_mut() {
-                    for (n, v) in decoded.headers {
-                        r.headers.push(n, v);
-                    }
+                    append_trailers(&mut r.headers, decoded.headers, &mut s.notes);
                 }
             } else {
                 s.request = Some(build_request(
@@ -401,11 +399,11 @@ impl H2Conn {
             match (s.response.as_mut(), status) {
                 (_, Some(st)) if (100..200).contains(&st) => {} // informational
                 (Some(r), _) => {
-                    for (n, v) in decoded.headers {
-                        if !n.starts_with(':') {
-                            r.headers.push(n, v);
-                        }
-                    }
+                    let fields = decoded
+                        .headers
+                        .into_iter()
+                        .filter(|(n, _)| !n.starts_with(':'));
+                    append_trailers(&mut r.headers, fields, &mut s.notes);
                 }
                 (None, _) => {
                     s.response = Some(build_response(decoded.headers, status));
@@ -616,6 +614,28 @@ fn build_response(headers: Vec<(String, String)>, status: Option<u16>) -> Respon
         }
     }
     r
+}
+
+/// Add trailer fields to a message's headers, keeping the whole list within
+/// `hpack::MAX_HEADER_LIST` (RFC 7541 sizes): repeated trailer blocks cannot grow a stream.
+fn append_trailers(
+    headers: &mut crate::model::Headers,
+    fields: impl IntoIterator<Item = (String, String)>,
+    notes: &mut Vec<String>,
+) {
+    let field_size = |n: &str, v: &str| n.len() + v.len() + 32;
+    let mut size: usize = headers.0.iter().map(|(n, v)| field_size(n, v)).sum();
+    for (n, v) in fields {
+        size += field_size(&n, &v);
+        if size > hpack::MAX_HEADER_LIST {
+            notes.push(format!(
+                "trailers beyond {} bytes of headers dropped",
+                hpack::MAX_HEADER_LIST
+            ));
+            return;
+        }
+        headers.push(n, v);
+    }
 }
 
 #[cfg(test)]
