@@ -162,6 +162,8 @@ fn idx(dir: Dir) -> usize {
 }
 
 const MAX_HEADERS: usize = 128;
+/// Bytes of decoded request bodies that unanswered (pipelined) requests may hold per connection.
+pub const HELD_BODY_BUDGET: usize = 16 << 20;
 
 impl Http1Conn {
     pub fn new(scheme: &'static str, server: String, caps: Http1Caps) -> Self {
@@ -756,6 +758,24 @@ impl Http1Conn {
                     &mut self.stats,
                     "request",
                 );
+                let mut body = body;
+                // Unanswered requests hold their bodies; keep the total per connection bounded.
+                let held: usize = self
+                    .pending
+                    .iter()
+                    .map(|q| q.pair.request.body.data.len())
+                    .sum();
+                if held + body.data.len() > HELD_BODY_BUDGET {
+                    notes.push(format!(
+                        "request body of {} bytes dropped: unanswered requests on this connection already hold {held} bytes (cap {HELD_BODY_BUDGET})",
+                        body.data.len()
+                    ));
+                    body.data = Vec::new();
+                    body.truncated = true;
+                }
+                let Some(p) = self.pending.back_mut() else {
+                    return;
+                };
                 p.pair.request.body = body;
                 p.pair.notes.append(&mut notes);
                 p.req_done = true;
