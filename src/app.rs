@@ -242,9 +242,20 @@ fn read_input(
             summary.notes.extend(stats.summary_notes());
         }
         InputFormat::Pcap | InputFormat::Pcapng => {
-            let stats = crate::source::pcap::read_capture(opened.reader, idx, keylog, |out| {
-                a.capture_output(out)
-            })?;
+            // Framing on a second thread when there is a second CPU; the output is the same.
+            let two_cpus = std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
+            let stats = if two_cpus {
+                crate::source::pcap_thread::read_capture_threaded(
+                    opened.reader,
+                    idx,
+                    keylog,
+                    |out| a.capture_output(out),
+                )?
+            } else {
+                crate::source::pcap::read_capture(opened.reader, idx, keylog, |out| {
+                    a.capture_output(out)
+                })?
+            };
             summary.notes.extend(stats.notes());
         }
     }

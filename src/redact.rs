@@ -9,7 +9,10 @@
 //!
 //! The registry is capped (`MAX_SECRETS`); past the cap, structural redaction still applies.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use foldhash::fast::RandomState;
 
 use crate::decode::form::decode_component;
 use crate::model::{fingerprint, AuthEvent, Credential, EventKind, TokenSet};
@@ -65,7 +68,11 @@ pub struct Redactor {
     registered: usize,
     /// Registered secrets indexed by their first `MIN_SECRET_LEN` bytes, so `scrub` costs one
     /// lookup per text position however many secrets are registered.
-    by_prefix: HashMap<[u8; MIN_SECRET_LEN], Vec<String>>,
+    by_prefix: HashMap<[u8; MIN_SECRET_LEN], Vec<Arc<str>>>,
+    /// The same secrets for exact membership: `register` runs for every token of every event,
+    /// and JWTs share their first bytes, so scanning a prefix bucket was linear in the number
+    /// of tokens. foldhash with a per-run seed (the values are attacker-controlled).
+    known: HashSet<Arc<str>, RandomState>,
     /// Secrets not remembered because the registry was full.
     pub overflow: u64,
 }
@@ -96,11 +103,7 @@ impl Redactor {
         let Some(key) = prefix_key(secret.as_bytes()) else {
             return; // shorter than MIN_SECRET_LEN
         };
-        if self
-            .by_prefix
-            .get(&key)
-            .is_some_and(|v| v.iter().any(|s| s == secret))
-        {
+        if self.known.contains(secret) {
             return;
         }
         if self.registered >= MAX_SECRETS {
@@ -108,10 +111,9 @@ impl Redactor {
             return;
         }
         self.registered += 1;
-        self.by_prefix
-            .entry(key)
-            .or_default()
-            .push(secret.to_string());
+        let shared: Arc<str> = Arc::from(secret);
+        self.known.insert(Arc::clone(&shared));
+        self.by_prefix.entry(key).or_default().push(shared);
     }
 
     /// Register every secret an event carries (tokens, codes, refresh tokens).

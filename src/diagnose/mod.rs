@@ -211,16 +211,8 @@ impl Diagnoser {
                         s.evidence_dropped += 1;
                     }
                 }
-                s.finding.explanation = format!(
-                    "{} Seen {} times{}.",
-                    s.base_explanation,
-                    s.count,
-                    if s.evidence_dropped > 0 {
-                        format!("; evidence lists the first {MAX_EVIDENCE} exchanges")
-                    } else {
-                        String::new()
-                    }
-                );
+                // The repeat count is written into the explanation by `findings()`, not here:
+                // repeats are the common case in busy traffic.
             }
             return None;
         }
@@ -270,7 +262,25 @@ impl Diagnoser {
 
     /// Every finding so far, deduplicated, with repeat counts in the explanations.
     pub fn findings(&self) -> Vec<Finding> {
-        self.stored.iter().map(|s| s.finding.clone()).collect()
+        self.stored
+            .iter()
+            .map(|s| {
+                let mut f = s.finding.clone();
+                if s.count > 1 {
+                    f.explanation = format!(
+                        "{} Seen {} times{}.",
+                        s.base_explanation,
+                        s.count,
+                        if s.evidence_dropped > 0 {
+                            format!("; evidence lists the first {MAX_EVIDENCE} exchanges")
+                        } else {
+                            String::new()
+                        }
+                    );
+                }
+                f
+            })
+            .collect()
     }
 
     /// Unverified tokens not kept for the final signature check (cap reached).

@@ -6,4 +6,5 @@ pub mod keylog_tail;
 #[cfg_attr(not(feature = "live"), allow(dead_code))]
 pub mod live;
 pub mod pcap;
+pub mod pcap_thread;
 pub mod proxy;

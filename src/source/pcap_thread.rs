@@ -1,0 +1,175 @@
+//! Two-stage capture reading: framing (pcap → TCP → HTTP → `CaptureOutput`) on a worker thread,
+//! the caller's callback (the engine) on the calling thread, overlapped.
+//!
+//! Owns only the hand-off: outputs travel in order, in batches, over a bounded channel, so the
+//! callback sees exactly the sequence `pcap::read_capture` would give it (reports stay
+//! deterministic) and memory stays flat: at most `QUEUED` batches wait, each closed at
+//! `BATCH_ITEMS` outputs or `BATCH_BYTES` of bodies and URLs, whichever comes first.
+//! Must not reorder, drop or parse anything itself. A panic in the worker is re-raised on the
+//! calling thread (as if the reader had run inline). Known limit: with one CPU the two stages
+//! just take turns (no gain, a little hand-off cost).
+
+use std::io::Read;
+use std::sync::mpsc::sync_channel;
+
+use crate::capture::keylog::KeyLog;
+use crate::capture::CaptureOutput;
+
+use super::pcap::{read_capture, CaptureError, CaptureStats};
+
+/// Outputs per batch.
+pub const BATCH_ITEMS: usize = 256;
+/// A batch is also closed once its bodies and URLs reach this many bytes (1 MiB).
+pub const BATCH_BYTES: usize = 1 << 20;
+/// Full batches that may wait for the consumer before the reader blocks.
+pub const QUEUED: usize = 4;
+
+/// Approximate heap size of one output (what bounds the queue's memory).
+fn weight(out: &CaptureOutput) -> usize {
+    match out {
+        CaptureOutput::Exchange(ex) => {
+            let resp = ex.response.as_ref().map_or(0, |r| r.body.data.len());
+            ex.request.url.len() + ex.request.body.data.len() + resp + 256
+        }
+        CaptureOutput::TlsUndecrypted { .. } => 256,
+    }
+}
+
+/// Like [`read_capture`], with framing on a worker thread and `on` called on this thread.
+pub fn read_capture_threaded<R: Read + Send>(
+    reader: R,
+    input: usize,
+    keys: &mut KeyLog,
+    mut on: impl FnMut(CaptureOutput),
+) -> Result<CaptureStats, CaptureError> {
+    std::thread::scope(|scope| {
+        let (tx, rx) = sync_channel::<Vec<CaptureOutput>>(QUEUED);
+        let worker = scope.spawn(move || {
+            let mut batch = Vec::with_capacity(BATCH_ITEMS);
+            let mut bytes = 0usize;
+            let mut consumer_gone = false;
+            let result = read_capture(reader, input, keys, |out| {
+                if consumer_gone {
+                    return;
+                }
+                bytes = bytes.saturating_add(weight(&out));
+                batch.push(out);
+                if batch.len() >= BATCH_ITEMS || bytes >= BATCH_BYTES {
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_ITEMS));
+                    bytes = 0;
+                    consumer_gone = tx.send(full).is_err();
+                }
+            });
+            if !batch.is_empty() && !consumer_gone {
+                let _ = tx.send(batch);
+            }
+            result
+        });
+        for batch in rx {
+            for out in batch {
+                on(out);
+            }
+        }
+        match worker.join() {
+            Ok(result) => result,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A pcap (µs, Ethernet) holding `calls` HTTP/1.1 exchanges on one connection, with enough
+    /// calls to span several batches.
+    fn capture(calls: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        for v in [0xa1b2c3d4u32, 0x0004_0002, 0, 0, 262144, 1] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        // Fix the version field (2 u16s).
+        out[4..8].copy_from_slice(&[2, 0, 4, 0]);
+        let (client, server) = (([10, 0, 0, 1], 40000u16), ([10, 0, 0, 2], 80u16));
+        let mut ts = 1_700_000_000u32;
+        let mut frame = |out: &mut Vec<u8>,
+                         src: ([u8; 4], u16),
+                         dst: ([u8; 4], u16),
+                         seq: u32,
+                         ack: u32,
+                         syn: bool,
+                         payload: &[u8]| {
+            let mut b =
+                etherparse::PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+                    .ipv4(src.0, dst.0, 64)
+                    .tcp(src.1, dst.1, seq, 64240);
+            if syn {
+                b = b.syn();
+            }
+            if ack != 0 {
+                b = b.ack(ack);
+            }
+            let mut f = Vec::new();
+            if b.write(&mut f, payload).is_err() {
+                return;
+            }
+            ts += 1;
+            out.extend_from_slice(&ts.to_le_bytes());
+            out.extend_from_slice(&0u32.to_le_bytes());
+            out.extend_from_slice(&(f.len() as u32).to_le_bytes());
+            out.extend_from_slice(&(f.len() as u32).to_le_bytes());
+            out.extend_from_slice(&f);
+        };
+        let (mut cseq, mut sseq) = (1000u32, 9000u32);
+        frame(&mut out, client, server, cseq, 0, true, b"");
+        frame(&mut out, server, client, sseq, cseq + 1, true, b"");
+        cseq += 1;
+        sseq += 1;
+        for i in 0..calls {
+            let req = format!("GET /item/{i} HTTP/1.1\r\nHost: api.example\r\n\r\n");
+            let resp = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{i}",
+                i.to_string().len()
+            );
+            frame(&mut out, client, server, cseq, sseq, false, req.as_bytes());
+            cseq += req.len() as u32;
+            frame(&mut out, server, client, sseq, cseq, false, resp.as_bytes());
+            sseq += resp.len() as u32;
+        }
+        out
+    }
+
+    fn urls(outs: &[CaptureOutput]) -> Vec<String> {
+        outs.iter()
+            .filter_map(|o| match o {
+                CaptureOutput::Exchange(ex) => Some(ex.request.url.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn same_outputs_in_the_same_order_as_the_inline_reader() {
+        let data = capture(BATCH_ITEMS * 2 + 17);
+        let mut inline = Vec::new();
+        let a = read_capture(&data[..], 0, &mut KeyLog::default(), |o| inline.push(o));
+        let mut threaded = Vec::new();
+        let b = read_capture_threaded(&data[..], 0, &mut KeyLog::default(), |o| threaded.push(o));
+        let (a, b) = (a.expect("inline"), b.expect("threaded"));
+        assert_eq!(urls(&inline).len(), BATCH_ITEMS * 2 + 17);
+        assert_eq!(urls(&inline), urls(&threaded));
+        assert_eq!(inline, threaded);
+        assert_eq!(a.notes(), b.notes());
+    }
+
+    #[test]
+    fn errors_come_back_from_the_worker() {
+        let r = read_capture_threaded(
+            &b"not a capture at all"[..],
+            0,
+            &mut KeyLog::default(),
+            |_| {},
+        );
+        assert!(matches!(r, Err(CaptureError::BadMagic { .. })));
+    }
+}
