@@ -20,7 +20,7 @@
 
 use super::errors::{insufficient_scopes, parse_mgmt_error, parse_www_authenticate};
 use crate::decode::form;
-use crate::model::{Credential, Exchange, Token, TokenRole};
+use crate::model::{Auth0Error, Credential, Exchange, Token, TokenRole};
 
 /// How tokens are decoded (the classifier passes its memo; tests pass `decode::jwt::decode`).
 pub type Decode<'a> = &'a mut dyn FnMut(&str, TokenRole) -> Token;
@@ -123,7 +123,9 @@ pub fn from_authorization(value: &str, dec: Decode<'_>) -> Credential {
         return malformed("the scheme is repeated (`Bearer Bearer <token>`)");
     }
     let spaced = if tok.is_ascii() {
-        tok.bytes().any(|b| b.is_ascii_whitespace())
+        // No early exit on purpose: the loop vectorizes, and tokens are long.
+        tok.bytes()
+            .fold(false, |acc, b| acc | b.is_ascii_whitespace())
     } else {
         tok.contains(char::is_whitespace)
     };
@@ -135,6 +137,17 @@ pub fn from_authorization(value: &str, dec: Decode<'_>) -> Credential {
 
 /// Whether the response implies a token was presented (see the module comment).
 pub fn response_implies_token(ex: &Exchange) -> bool {
+    let error = ex
+        .response
+        .as_ref()
+        .filter(|r| r.status >= 400)
+        .and_then(|r| parse_mgmt_error(&r.body.data));
+    response_implies_token_with(ex, error.as_ref())
+}
+
+/// [`response_implies_token`] with the response's error body already parsed
+/// (`parse_mgmt_error` of a status ≥ 400 answer), so a body is parsed once per call.
+pub fn response_implies_token_with(ex: &Exchange, error: Option<&Auth0Error>) -> bool {
     let Some(resp) = &ex.response else {
         return false;
     };
@@ -151,8 +164,9 @@ pub fn response_implies_token(ex: &Exchange) -> bool {
             return true;
         }
     }
-    let message = parse_mgmt_error(&resp.body.data)
-        .and_then(|e| e.message.or(e.error_code))
+    // Only 400/401/403 read the message below, so a parse of ≥ 400 answers is enough.
+    let message = error
+        .and_then(|e| e.message.as_deref().or(e.error_code.as_deref()))
         .unwrap_or_default();
     match status {
         403 => insufficient_scopes(&message).is_some(),
@@ -175,6 +189,17 @@ pub fn response_implies_token(ex: &Exchange) -> bool {
 
 /// The credential of an API request.
 pub fn of_request(ex: &Exchange, dec: Decode<'_>) -> Credential {
+    let error = ex
+        .response
+        .as_ref()
+        .filter(|r| r.status >= 400)
+        .and_then(|r| parse_mgmt_error(&r.body.data));
+    of_request_with(ex, error.as_ref(), dec)
+}
+
+/// [`of_request`] with the response's error body already parsed (see
+/// [`response_implies_token_with`]).
+pub fn of_request_with(ex: &Exchange, error: Option<&Auth0Error>, dec: Decode<'_>) -> Credential {
     if let Some(h) = ex.request.headers.get("authorization") {
         return from_authorization(h, dec);
     }
@@ -185,7 +210,7 @@ pub fn of_request(ex: &Exchange, dec: Decode<'_>) -> Credential {
     {
         return Credential::QueryToken(dec(&tok, TokenRole::Access));
     }
-    if response_implies_token(ex) {
+    if response_implies_token_with(ex, error) {
         Credential::Stripped
     } else {
         Credential::None

@@ -134,7 +134,7 @@ pub fn path_of(url: &str) -> &str {
         }
         None => url,
     };
-    let end = rest.find(['?', '#']).unwrap_or(rest.len());
+    let end = memchr::memchr2(b'?', b'#', rest.as_bytes()).unwrap_or(rest.len());
     let p = rest.get(..end).unwrap_or("/");
     if p.is_empty() {
         "/"

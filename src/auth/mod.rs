@@ -167,16 +167,27 @@ impl Classifier {
             }
         }
         self.stats.events += kinds.len() as u64;
+        if kinds.is_empty() {
+            return Vec::new();
+        }
         let at = evidence(ex);
         let host = hosts::normalize(&host);
-        kinds
-            .into_iter()
-            .map(|kind| AuthEvent {
-                at: at.clone(),
-                host: host.clone(),
-                kind,
-            })
-            .collect()
+        // The last event takes `at` and `host` by move (most exchanges yield one event).
+        let mut events = Vec::with_capacity(kinds.len());
+        let mut kinds = kinds.into_iter().peekable();
+        while let Some(kind) = kinds.next() {
+            if kinds.peek().is_some() {
+                events.push(AuthEvent {
+                    at: at.clone(),
+                    host: host.clone(),
+                    kind,
+                });
+            } else {
+                events.push(AuthEvent { at, host, kind });
+                break;
+            }
+        }
+        events
     }
 
     fn verify_tokens(&mut self, kind: &mut EventKind) {
@@ -210,7 +221,12 @@ impl Classifier {
     fn classify_foreign(&mut self, ex: &Exchange, out: &mut Vec<EventKind>) {
         let body = &ex.request.body;
         if ex.request.method.eq_ignore_ascii_case("POST") && is_form(body) {
-            if let Some(r) = results::from_callback_post("POST", &body.text(), true) {
+            let cache = &mut self.cache;
+            if let Some(r) =
+                results::from_callback_post_with("POST", &body.text(), true, &mut |t, r| {
+                    cache.decode(t, r)
+                })
+            {
                 out.push(EventKind::AuthorizeResult(r));
                 return;
             }
@@ -242,7 +258,13 @@ impl Classifier {
             }
             Resolved::Unknown => {
                 let body = &ex.request.body;
-                if let Some(r) = results::from_callback_post(&method, &body.text(), is_form(body)) {
+                let cache = &mut self.cache;
+                if let Some(r) = results::from_callback_post_with(
+                    &method,
+                    &body.text(),
+                    is_form(body),
+                    &mut |t, r| cache.decode(t, r),
+                ) {
                     out.push(EventKind::AuthorizeResult(r));
                 }
             }
@@ -337,12 +359,15 @@ impl Classifier {
         let resp = ex.response.as_ref()?;
         if (300..400).contains(&resp.status) {
             let loc = resp.headers.get("location")?;
-            let hosts = &self.hosts;
-            return results::from_location(loc, &|h: &str| hosts.is_tenant(h));
+            let (hosts, cache) = (&self.hosts, &mut self.cache);
+            return results::from_location_with(loc, &|h: &str| hosts.is_tenant(h), &mut |t, r| {
+                cache.decode(t, r)
+            });
         }
         let text = resp.body.text();
         if (200..300).contains(&resp.status) {
-            return results::from_page(&text);
+            let cache = &mut self.cache;
+            return results::from_page_with(&text, &mut |t, r| cache.decode(t, r));
         }
         if error_page && resp.status >= 400 {
             let error = errors::parse_oauth_error(&resp.body.data)
@@ -405,7 +430,10 @@ impl Classifier {
         if let Some(resp) = &ex.response {
             let ok = (200..300).contains(&resp.status);
             if ok {
-                match results::token_set_from_json(&resp.body.data) {
+                let cache = &mut self.cache;
+                match results::token_set_from_json_with(&resp.body.data, &mut |t, r| {
+                    cache.decode(t, r)
+                }) {
                     Some(set) => g.issued = set,
                     None => {
                         if resp.body.truncated {
@@ -482,12 +510,15 @@ impl Classifier {
                 Vec::new(),
             ),
         };
-        let cache = &mut self.cache;
-        let credential = credential::of_request(ex, &mut |raw, role| cache.decode(raw, role));
         let resp = ex.response.as_ref();
+        // The error body is parsed once, here, and shared with the credential heuristic.
         let mut error = resp
             .filter(|r| r.status >= 400)
             .and_then(|r| errors::parse_mgmt_error(&r.body.data));
+        let cache = &mut self.cache;
+        let credential = credential::of_request_with(ex, error.as_ref(), &mut |raw, role| {
+            cache.decode(raw, role)
+        });
         let www = resp
             .and_then(|r| r.headers.get("www-authenticate"))
             .and_then(errors::parse_www_authenticate);

@@ -8,6 +8,7 @@
 
 use serde_json::Value;
 
+use super::credential::Decode;
 use super::errors::json_object;
 use super::params::split_list;
 use crate::decode::form;
@@ -33,11 +34,11 @@ pub fn has_result(pairs: &Pairs) -> bool {
 }
 
 /// Tokens from result fields (implicit fragment, form_post, web_message).
-pub fn token_set_from_pairs(pairs: &Pairs) -> TokenSet {
+pub fn token_set_from_pairs(pairs: &Pairs, dec: Decode<'_>) -> TokenSet {
     TokenSet {
-        access_token: get(pairs, "access_token").map(|t| decode(t, TokenRole::Access)),
-        id_token: get(pairs, "id_token").map(|t| decode(t, TokenRole::Id)),
-        refresh_token: get(pairs, "refresh_token").map(|t| decode(t, TokenRole::Refresh)),
+        access_token: get(pairs, "access_token").map(|t| dec(t, TokenRole::Access)),
+        id_token: get(pairs, "id_token").map(|t| dec(t, TokenRole::Id)),
+        refresh_token: get(pairs, "refresh_token").map(|t| dec(t, TokenRole::Refresh)),
         scope: get(pairs, "scope").map(split_list),
         expires_in: get(pairs, "expires_in").and_then(|v| v.trim().parse().ok()),
         token_type: get(pairs, "token_type").map(str::to_string),
@@ -46,12 +47,17 @@ pub fn token_set_from_pairs(pairs: &Pairs) -> TokenSet {
 
 /// Tokens from an `/oauth/token` JSON answer.
 pub fn token_set_from_json(body: &[u8]) -> Option<TokenSet> {
+    token_set_from_json_with(body, &mut decode)
+}
+
+/// [`token_set_from_json`] with the caller's decoder (the classifier's memo).
+pub fn token_set_from_json_with(body: &[u8], dec: Decode<'_>) -> Option<TokenSet> {
     let m = json_object(body)?;
     let s = |k: &str| m.get(k).and_then(Value::as_str).filter(|v| !v.is_empty());
     let set = TokenSet {
-        access_token: s("access_token").map(|t| decode(t, TokenRole::Access)),
-        id_token: s("id_token").map(|t| decode(t, TokenRole::Id)),
-        refresh_token: s("refresh_token").map(|t| decode(t, TokenRole::Refresh)),
+        access_token: s("access_token").map(|t| dec(t, TokenRole::Access)),
+        id_token: s("id_token").map(|t| dec(t, TokenRole::Id)),
+        refresh_token: s("refresh_token").map(|t| dec(t, TokenRole::Refresh)),
         scope: s("scope").map(split_list),
         expires_in: m.get("expires_in").and_then(|v| {
             v.as_i64()
@@ -63,7 +69,7 @@ pub fn token_set_from_json(body: &[u8]) -> Option<TokenSet> {
 }
 
 /// An authorize result from fields, when they carry one.
-pub fn from_pairs(via: ResultVia, pairs: &Pairs) -> Option<AuthorizeResult> {
+pub fn from_pairs(via: ResultVia, pairs: &Pairs, dec: Decode<'_>) -> Option<AuthorizeResult> {
     if !has_result(pairs) {
         return None;
     }
@@ -71,7 +77,7 @@ pub fn from_pairs(via: ResultVia, pairs: &Pairs) -> Option<AuthorizeResult> {
         via,
         state: get(pairs, "state").map(str::to_string),
         code: get(pairs, "code").map(str::to_string),
-        tokens: token_set_from_pairs(pairs),
+        tokens: token_set_from_pairs(pairs, dec),
         error: get(pairs, "error").map(|e| OAuthError {
             error: e.to_string(),
             description: get(pairs, "error_description").map(str::to_string),
@@ -83,6 +89,15 @@ pub fn from_pairs(via: ResultVia, pairs: &Pairs) -> Option<AuthorizeResult> {
 pub fn from_location(
     location: &str,
     is_tenant_host: &dyn Fn(&str) -> bool,
+) -> Option<AuthorizeResult> {
+    from_location_with(location, is_tenant_host, &mut decode)
+}
+
+/// [`from_location`] with the caller's decoder (the classifier's memo).
+pub fn from_location_with(
+    location: &str,
+    is_tenant_host: &dyn Fn(&str) -> bool,
+    dec: Decode<'_>,
 ) -> Option<AuthorizeResult> {
     let loc = location.trim();
     let host = match loc.split_once("://") {
@@ -99,34 +114,49 @@ pub fn from_location(
         return None;
     }
     if let Some(frag) = form::fragment_of(loc) {
-        if let Some(r) = from_pairs(ResultVia::LocationFragment, &form::parse(frag).pairs) {
+        if let Some(r) = from_pairs(ResultVia::LocationFragment, &form::parse(frag).pairs, dec) {
             return Some(r);
         }
     }
     let q = form::query_of(loc)?;
-    from_pairs(ResultVia::LocationQuery, &form::parse(q).pairs)
+    from_pairs(ResultVia::LocationQuery, &form::parse(q).pairs, dec)
 }
 
 /// Result carried by an HTML page: form_post (hidden inputs) or web_message (postMessage).
 pub fn from_page(body: &str) -> Option<AuthorizeResult> {
+    from_page_with(body, &mut decode)
+}
+
+/// [`from_page`] with the caller's decoder (the classifier's memo).
+pub fn from_page_with(body: &str, dec: Decode<'_>) -> Option<AuthorizeResult> {
     if let Some(f) = html::form_post_fields(body) {
-        if let Some(r) = from_pairs(ResultVia::FormPost, &f.fields) {
+        if let Some(r) = from_pairs(ResultVia::FormPost, &f.fields, dec) {
             return Some(r);
         }
     }
     let w = html::web_message_fields(body)?;
-    from_pairs(ResultVia::WebMessage, &w.fields)
+    from_pairs(ResultVia::WebMessage, &w.fields, dec)
 }
 
 /// A form_post result arriving at the app: a POST whose form body has `state` plus a code,
 /// a token or an error.
 pub fn from_callback_post(method: &str, body_text: &str, is_form: bool) -> Option<AuthorizeResult> {
+    from_callback_post_with(method, body_text, is_form, &mut decode)
+}
+
+/// [`from_callback_post`] with the caller's decoder (the classifier's memo).
+pub fn from_callback_post_with(
+    method: &str,
+    body_text: &str,
+    is_form: bool,
+    dec: Decode<'_>,
+) -> Option<AuthorizeResult> {
     if !method.eq_ignore_ascii_case("POST") || !is_form {
         return None;
     }
     let f = form::parse(body_text);
     get(&f.pairs, "state")?;
-    from_pairs(ResultVia::FormPost, &f.pairs)
+    from_pairs(ResultVia::FormPost, &f.pairs, dec)
 }
 
 #[cfg(test)]

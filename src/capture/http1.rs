@@ -7,7 +7,8 @@
 //! through the capped decoders of `decode::body`, and resynchronising after gaps or garbage.
 //! Must not: read clocks or sockets, hold unbounded data, or panic on any byte sequence.
 //!
-//! Caps (see [`Http1Caps`]): header block 64 KiB, raw body kept 2 MiB per message (beyond that the
+//! Caps (see [`Http1Caps`]): header block 64 KiB (a chunked trailer section too: at most
+//! `MAX_HEADERS` lines and 64 KiB, beyond that the message counts as malformed), raw body kept 2 MiB per message (beyond that the
 //! body is marked truncated), decoded body 8 MiB, 1024 requests waiting for a response. Every cap
 //! hit is counted in [`Http1Stats`] and noted on the exchange.
 //! Known limits: after a gap in a server stream, the next response is paired with the oldest
@@ -122,6 +123,10 @@ struct Half {
     resp_orphan: bool,
     /// Notes waiting for the next message of this direction (a gap between messages).
     pending_note: Option<String>,
+    /// Trailer lines and bytes read for the chunked message in progress (capped like a header
+    /// block: `MAX_HEADERS` lines, `Http1Caps::header_bytes` bytes).
+    trailer_lines: usize,
+    trailer_bytes: usize,
 }
 
 impl Half {
@@ -445,7 +450,12 @@ impl Http1Conn {
                     };
                     let line = avail.get(..nl).unwrap_or(&[]);
                     match parse_chunk_size(line) {
-                        Some(0) => self.half[i].state = Some(State::Chunked(Chunk::Trailers)),
+                        Some(0) => {
+                            let h = &mut self.half[i];
+                            h.state = Some(State::Chunked(Chunk::Trailers));
+                            h.trailer_lines = 0;
+                            h.trailer_bytes = 0;
+                        }
                         Some(n) => self.half[i].state = Some(State::Chunked(Chunk::Data(n))),
                         None => {
                             self.chunk_error(dir, ts, out, "invalid chunk-size line");
@@ -494,7 +504,21 @@ impl Http1Conn {
                     pos += nl + 1;
                     if line.is_empty() {
                         self.finish_message(dir, ts, out);
-                    } else if let Some(c) = line.iter().position(|b| *b == b':') {
+                        continue;
+                    }
+                    let h = &mut self.half[i];
+                    h.trailer_lines += 1;
+                    h.trailer_bytes += nl + 1;
+                    if h.trailer_lines > MAX_HEADERS {
+                        let why = format!("more than {MAX_HEADERS} trailer lines");
+                        self.chunk_error(dir, ts, out, &why);
+                        continue;
+                    }
+                    if h.trailer_bytes > self.caps.header_bytes {
+                        self.chunk_error(dir, ts, out, "trailer section over the header cap");
+                        continue;
+                    }
+                    if let Some(c) = line.iter().position(|b| *b == b':') {
                         let name = String::from_utf8_lossy(line.get(..c).unwrap_or(&[]))
                             .trim()
                             .to_string();
@@ -1026,13 +1050,18 @@ fn build_url(scheme: &str, server: &str, method: &str, target: &str, headers: &H
     if method.eq_ignore_ascii_case("CONNECT") {
         return format!("{scheme}://{target}");
     }
+    // Built by hand: this runs for every request and `format!` showed in profiles.
+    let mut url = String::with_capacity(scheme.len() + 3 + host.len() + 1 + target.len());
+    url.push_str(scheme);
+    url.push_str("://");
+    url.push_str(host);
     if target.starts_with('/') {
-        format!("{scheme}://{host}{target}")
-    } else if target == "*" {
-        format!("{scheme}://{host}")
-    } else {
-        format!("{scheme}://{host}/{target}")
+        url.push_str(target);
+    } else if target != "*" {
+        url.push('/');
+        url.push_str(target);
     }
+    url
 }
 
 /// Offset of the next plausible message start for `dir` in `data`: at a line start, a request
@@ -1145,6 +1174,50 @@ HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4;ext=1\r\nWiki\r\n5\r\nped
         assert_eq!(last.body.data, b"Wikipedia");
         assert_eq!(last.headers.get("x-trailer"), Some("yes"));
         assert_eq!(c.stats().requests, 4);
+    }
+
+    #[test]
+    fn trailer_lines_are_capped_and_the_overflow_is_malformed() {
+        let mut c = conn();
+        let mut out = Vec::new();
+        feed(
+            &mut c,
+            Dir::ClientToServer,
+            b"GET /t HTTP/1.1\r\nHost: h\r\n\r\nGET /u HTTP/1.1\r\nHost: h\r\n\r\n",
+            &mut out,
+        );
+        let mut resp =
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n".to_vec();
+        for k in 0..MAX_HEADERS * 4 {
+            resp.extend_from_slice(format!("X-T{k}: v\r\n").as_bytes());
+        }
+        resp.extend_from_slice(b"\r\nHTTP/1.1 204 No Content\r\n\r\n");
+        feed(&mut c, Dir::ServerToClient, &resp, &mut out);
+        let first = out
+            .first()
+            .and_then(|p| p.response.as_ref())
+            .expect("first response");
+        assert_eq!(first.body.data, b"ok");
+        let trailers = first
+            .headers
+            .0
+            .iter()
+            .filter(|(n, _)| n.starts_with("X-T"))
+            .count();
+        assert_eq!(trailers, MAX_HEADERS, "trailers kept up to the cap only");
+        assert!(c.stats().parse_errors >= 1);
+        assert!(
+            out[0].notes.iter().any(|n| n.contains("trailer lines")),
+            "{:?}",
+            out[0].notes
+        );
+        // The parser resynchronises on the next response.
+        assert_eq!(
+            out.last()
+                .and_then(|p| p.response.as_ref())
+                .map(|r| r.status),
+            Some(204)
+        );
     }
 
     #[test]

@@ -12,6 +12,8 @@
 
 use std::collections::{HashMap, HashSet};
 
+use foldhash::fast::RandomState;
+
 use crate::correlate::{presented_token, Link};
 use crate::model::{
     AuthEvent, EventKind, Evidence, Finding, FlowId, Severity, Token, Verification,
@@ -146,10 +148,10 @@ struct Stored {
 /// Runs every rule on each event, deduplicates, and keeps the final findings.
 #[derive(Debug, Default)]
 pub struct Diagnoser {
-    seen: HashMap<(&'static str, Option<FlowId>, String), usize>,
+    seen: HashMap<(&'static str, Option<FlowId>, String), usize, RandomState>,
     stored: Vec<Stored>,
     /// Bearer fingerprints whose content rules already ran.
-    judged: HashSet<String>,
+    judged: HashSet<String, RandomState>,
     pending: unsigned_token::Pending,
     /// Findings not kept because `MAX_FINDINGS` was reached.
     pub dropped: u64,
