@@ -103,25 +103,25 @@ struct Analysis {
 }
 
 impl Analysis {
-    fn exchange(&mut self, ex: Exchange) {
+    fn exchange(&mut self, ex: &Exchange) {
         self.exchanges_in_input += 1;
-        let pushed = self.engine.push(&ex);
+        let pushed = self.engine.push(ex);
         for ev in &pushed.events {
             self.redactor.register_event(ev);
         }
         if let Some(m) = &self.metrics {
-            let (api, endpoint) = self.engine.classifier().endpoint(&ex);
-            m.observe_exchange(&ex, api, &endpoint);
+            let (api, endpoint) = self.engine.classifier().endpoint(ex);
+            m.observe_exchange(ex, api, &endpoint);
             m.observe_pushed(&pushed);
         }
         if let Some(w) = self.har_out.as_mut() {
-            if let Err(e) = w.write(&ex, &self.redactor) {
+            if let Err(e) = w.write(ex, &self.redactor) {
                 self.har_error.get_or_insert(e);
             }
         }
     }
 
-    fn capture_output(&mut self, out: CaptureOutput) {
+    fn capture_output(&mut self, out: &CaptureOutput) {
         match out {
             CaptureOutput::Exchange(ex) => self.exchange(ex),
             CaptureOutput::TlsUndecrypted {
@@ -133,7 +133,7 @@ impl Analysis {
             } => {
                 let found =
                     self.engine
-                        .note_undecrypted(input, sni.as_deref(), &server, &reason, time);
+                        .note_undecrypted(*input, sni.as_deref(), server, reason, *time);
                 if let Some(m) = &self.metrics {
                     m.observe_findings(&found);
                 }
@@ -238,7 +238,7 @@ fn read_input(
     summary.format = opened.format_name();
     match opened.format {
         InputFormat::Har => {
-            let stats = crate::source::har::read_har(opened.reader, idx, |ex| a.exchange(ex))?;
+            let stats = crate::source::har::read_har(opened.reader, idx, |ex| a.exchange(&ex))?;
             summary.notes.extend(stats.summary_notes());
         }
         InputFormat::Pcap | InputFormat::Pcapng => {
@@ -253,7 +253,7 @@ fn read_input(
                 )?
             } else {
                 crate::source::pcap::read_capture(opened.reader, idx, keylog, |out| {
-                    a.capture_output(out)
+                    a.capture_output(&out)
                 })?
             };
             summary.notes.extend(stats.notes());

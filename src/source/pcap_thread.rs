@@ -1,7 +1,8 @@
 //! Two-stage capture reading: framing (pcap → TCP → HTTP → `CaptureOutput`) on a worker thread,
 //! the caller's callback (the engine) on the calling thread, overlapped.
 //!
-//! Owns only the hand-off: outputs travel in order, in batches, over a bounded channel, so the
+//! Owns only the hand-off: outputs travel in order, in batches, over a bounded channel (and,
+//! once consumed, back to the worker to be freed where they were allocated), so the
 //! callback sees exactly the sequence `pcap::read_capture` would give it (reports stay
 //! deterministic) and memory stays flat: at most `QUEUED` batches wait, each closed at
 //! `BATCH_ITEMS` outputs or `BATCH_BYTES` of bodies and URLs, whichever comes first.
@@ -36,14 +37,18 @@ fn weight(out: &CaptureOutput) -> usize {
 }
 
 /// Like [`read_capture`], with framing on a worker thread and `on` called on this thread.
+/// `on` borrows each output: it is freed on the worker thread afterwards.
 pub fn read_capture_threaded<R: Read + Send>(
     reader: R,
     input: usize,
     keys: &mut KeyLog,
-    mut on: impl FnMut(CaptureOutput),
+    mut on: impl FnMut(&CaptureOutput),
 ) -> Result<CaptureStats, CaptureError> {
     std::thread::scope(|scope| {
         let (tx, rx) = sync_channel::<Vec<CaptureOutput>>(QUEUED);
+        // Consumed outputs go back to the worker to be freed there: the allocator frees
+        // fastest on the thread that allocated, and the worker has CPU to spare.
+        let (back_tx, back_rx) = sync_channel::<Vec<CaptureOutput>>(QUEUED + 2);
         let worker = scope.spawn(move || {
             let mut batch = Vec::with_capacity(BATCH_ITEMS);
             let mut bytes = 0usize;
@@ -55,7 +60,14 @@ pub fn read_capture_threaded<R: Read + Send>(
                 bytes = bytes.saturating_add(weight(&out));
                 batch.push(out);
                 if batch.len() >= BATCH_ITEMS || bytes >= BATCH_BYTES {
-                    let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_ITEMS));
+                    let next = match back_rx.try_recv() {
+                        Ok(mut used) => {
+                            used.clear();
+                            used
+                        }
+                        Err(_) => Vec::with_capacity(BATCH_ITEMS),
+                    };
+                    let full = std::mem::replace(&mut batch, next);
                     bytes = 0;
                     consumer_gone = tx.send(full).is_err();
                 }
@@ -63,13 +75,19 @@ pub fn read_capture_threaded<R: Read + Send>(
             if !batch.is_empty() && !consumer_gone {
                 let _ = tx.send(batch);
             }
+            drop(tx);
+            // Free what the consumer hands back until it is done.
+            while back_rx.recv().is_ok() {}
             result
         });
         for batch in rx {
-            for out in batch {
+            for out in &batch {
                 on(out);
             }
+            // A full return queue (the worker is busy) just means freeing here.
+            let _ = back_tx.try_send(batch);
         }
+        drop(back_tx);
         match worker.join() {
             Ok(result) => result,
             Err(panic) => std::panic::resume_unwind(panic),
@@ -154,7 +172,9 @@ mod tests {
         let mut inline = Vec::new();
         let a = read_capture(&data[..], 0, &mut KeyLog::default(), |o| inline.push(o));
         let mut threaded = Vec::new();
-        let b = read_capture_threaded(&data[..], 0, &mut KeyLog::default(), |o| threaded.push(o));
+        let b = read_capture_threaded(&data[..], 0, &mut KeyLog::default(), |o| {
+            threaded.push(o.clone())
+        });
         let (a, b) = (a.expect("inline"), b.expect("threaded"));
         assert_eq!(urls(&inline).len(), BATCH_ITEMS * 2 + 17);
         assert_eq!(urls(&inline), urls(&threaded));
