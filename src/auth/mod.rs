@@ -248,14 +248,17 @@ impl Classifier {
         let path = endpoints::path_of(&ex.request.url);
         let resolved = endpoints::resolve(&method, path);
         let status = ex.status();
+        if let Resolved::Management { .. } = resolved {
+            // Moved, not cloned: the match carries the path parameters.
+            out.push(EventKind::ApiCall(self.api_call(
+                ex,
+                Api::Management,
+                Some(resolved),
+            )));
+            return;
+        }
         match &resolved {
-            Resolved::Management { .. } => {
-                out.push(EventKind::ApiCall(self.api_call(
-                    ex,
-                    Api::Management,
-                    Some(resolved.clone()),
-                )));
-            }
+            Resolved::Management { .. } => {}
             Resolved::Unknown => {
                 let body = &ex.request.body;
                 let cache = &mut self.cache;
@@ -460,7 +463,7 @@ impl Classifier {
     fn api_call(&mut self, ex: &Exchange, api: Api, resolved: Option<Resolved>) -> ApiCall {
         let method = ex.request.method.to_ascii_uppercase();
         let path = endpoints::path_of(&ex.request.url);
-        let (endpoint, known, accepted, all, path_params) = match &resolved {
+        let (endpoint, known, accepted, all, path_params) = match resolved {
             Some(Resolved::Management {
                 matched: Some(m), ..
             }) => (
@@ -468,7 +471,7 @@ impl Classifier {
                 true,
                 m.op.scopes.iter().map(|s| s.to_string()).collect(),
                 m.op.semantics != scopes::Semantics::Any,
-                m.params.clone(),
+                m.params,
             ),
             // Unknown /api/v2 operation: the model contract keeps the raw path here (metrics use
             // `Classifier::endpoint`, which says `/api/v2/{unknown}`).
@@ -476,7 +479,7 @@ impl Classifier {
             Some(Resolved::Management {
                 matched: None,
                 template,
-            }) if *template != endpoints::MGMT_UNKNOWN => {
+            }) if template != endpoints::MGMT_UNKNOWN => {
                 (template.to_string(), false, Vec::new(), false, Vec::new())
             }
             Some(Resolved::Management { matched: None, .. }) => {

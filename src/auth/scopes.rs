@@ -8,7 +8,10 @@
 //! Must not read `../shared` at run time. Known limits: the table is a 2026-06 snapshot (§1.1,
 //! §7), so newer endpoints are unknown and removed ones may still match.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
+
+use foldhash::fast::RandomState;
 use std::sync::OnceLock;
 
 const TABLE: &str = include_str!("scopes.tsv");
@@ -80,10 +83,11 @@ pub struct Matched {
 
 #[derive(Debug, Default)]
 struct Node {
-    literal: HashMap<&'static str, Node>,
+    /// foldhash: looked up for every path segment of every call (the keys are fixed).
+    literal: HashMap<&'static str, Node, RandomState>,
     param: Option<Box<Node>>,
     /// Method → index into `Catalogue::ops`.
-    ops: HashMap<&'static str, usize>,
+    ops: HashMap<&'static str, usize, RandomState>,
 }
 
 /// The parsed catalogue.
@@ -155,11 +159,13 @@ impl Catalogue {
     /// Match `method` + `path` (no query) to an operation. `path` may be a concrete path
     /// (`/api/v2/users/auth0%7C123`) or a template (`/api/v2/users/{id}`).
     pub fn lookup(&'static self, method: &str, path: &str) -> Option<Matched> {
-        let method = method.to_ascii_uppercase();
+        let method: Cow<'_, str> = if method.bytes().any(|b| b.is_ascii_lowercase()) {
+            Cow::Owned(method.to_ascii_uppercase())
+        } else {
+            Cow::Borrowed(method)
+        };
         let segs: Vec<&str> = segments(path).collect();
-        let idx = find(&self.root, &segs, &|n: &Node| {
-            n.ops.get(method.as_str()).copied()
-        })?;
+        let idx = find(&self.root, &segs, &|n: &Node| n.ops.get(&*method).copied())?;
         self.matched(idx, &segs)
     }
 

@@ -27,7 +27,8 @@ pub fn check(ev: &AuthEvent, _link: &Link) -> Vec<Draft> {
     let EventKind::ApiCall(call) = &ev.kind else {
         return Vec::new();
     };
-    let answer = status_phrase(call.status, call.error.as_ref());
+    // Only the two arms below need the phrase (most calls match neither).
+    let answer = || status_phrase(call.status, call.error.as_ref());
     match &call.credential {
         Credential::Malformed { reason } => vec![Draft {
             cause: reason.clone(),
@@ -36,7 +37,9 @@ pub fn check(ev: &AuthEvent, _link: &Link) -> Vec<Draft> {
                 "{} {} sent an Authorization header that is not `Bearer <token>`: {reason}. The call got \
                  {answer}; Auth0 refuses such headers with 400 \"Bad HTTP authentication header format\" \
                  (auth0-facts §2.2).",
-                call.method, call.endpoint
+                call.method,
+                call.endpoint,
+                answer = answer()
             ),
             fix: "Send exactly `Authorization: Bearer <access_token>` (the `access_token` string from the \
                   token response, not the whole JSON object, one space, no quotes)."
@@ -50,7 +53,9 @@ pub fn check(ev: &AuthEvent, _link: &Link) -> Vec<Draft> {
                 explanation: format!(
                     "{} {} had no Authorization header and got {answer}: the Management API needs a \
                      bearer token on every call (\"Missing authentication\", auth0-facts §2.2).",
-                    call.method, call.endpoint
+                    call.method,
+                    call.endpoint,
+                    answer = answer()
                 ),
                 fix: "Send `Authorization: Bearer <access_token>` with an access token for the Management \
                       API audience."

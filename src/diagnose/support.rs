@@ -87,6 +87,11 @@ pub fn is_mgmt_audience(aud: &str) -> bool {
 
 /// Host of the token's `iss` (`https://HOST/`), when it is a JWT. Cheap: no URL parsing.
 pub fn iss_host(t: &Token) -> Option<String> {
+    iss_host_raw(t).map(str::to_ascii_lowercase)
+}
+
+/// [`iss_host`] before lowercasing (borrowed from the token; compare it ignoring ASCII case).
+pub fn iss_host_raw(t: &Token) -> Option<&str> {
     let iss = t.jwt.as_ref().and_then(|j| j.claim_str("iss"))?;
     let rest = iss
         .strip_prefix("https://")
@@ -99,7 +104,7 @@ pub fn iss_host(t: &Token) -> Option<String> {
         _ => host,
     };
     let host = host.trim_end_matches('.');
-    (!host.is_empty()).then(|| host.to_ascii_lowercase())
+    (!host.is_empty()).then_some(host)
 }
 
 /// Whether any `aud` entry of a JWT is a Management API audience (no allocation).

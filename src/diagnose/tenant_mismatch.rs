@@ -5,7 +5,7 @@
 //! must equal the `iss` host (auth0-facts §2.2 "All requests … must use the same domain", §6).
 //! Skips ID tokens (their own rule) and custom APIs, whose hosts are unrelated to the issuer.
 
-use super::support::{fp, iss_host, status_phrase};
+use super::support::{fp, iss_host, iss_host_raw, status_phrase};
 use super::{Draft, RuleInfo};
 use crate::correlate::{presented_token, Link};
 use crate::model::{Api, AuthEvent, EventKind, Severity, TokenRole};
@@ -34,6 +34,10 @@ pub fn check(ev: &AuthEvent, link: &Link) -> Vec<Draft> {
     };
     let role = link.token.as_ref().map(|i| i.role).unwrap_or(t.role);
     if role == TokenRole::Id {
+        return Vec::new();
+    }
+    // Same host (the common case): decided without allocating.
+    if iss_host_raw(t).is_some_and(|h| h.eq_ignore_ascii_case(&ev.host)) {
         return Vec::new();
     }
     let Some(iss) = iss_host(t) else {

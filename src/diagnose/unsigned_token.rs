@@ -102,7 +102,7 @@ pub fn check(ev: &AuthEvent, _link: &Link) -> Vec<Draft> {
 #[derive(Debug, Default)]
 pub struct Pending {
     items: Vec<(Token, Evidence, Option<FlowId>)>,
-    seen: HashSet<String>,
+    seen: HashSet<String, foldhash::fast::RandomState>,
     /// Unverified tokens not kept because the list was full.
     pub dropped: u64,
 }
