@@ -71,13 +71,14 @@ pub struct Classifier {
 }
 
 /// Host of an absolute URL (no userinfo), or the Host/`:authority` header.
-fn host_of(ex: &Exchange) -> String {
+fn host_of(ex: &Exchange) -> &str {
     let url = ex.request.url.as_str();
     if let Some((_, rest)) = url.split_once("://") {
-        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+        let end = memchr::memchr3(b'/', b'?', b'#', rest.as_bytes()).unwrap_or(rest.len());
+        let authority = rest.get(..end).unwrap_or("");
         let authority = authority.rsplit('@').next().unwrap_or(authority);
         if !authority.is_empty() {
-            return authority.to_string();
+            return authority;
         }
     }
     ex.request
@@ -85,7 +86,6 @@ fn host_of(ex: &Exchange) -> String {
         .get("host")
         .or_else(|| ex.request.headers.get(":authority"))
         .unwrap_or("")
-        .to_string()
 }
 
 fn evidence(ex: &Exchange) -> Evidence {

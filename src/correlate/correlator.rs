@@ -118,10 +118,10 @@ struct FlowEntry {
 #[derive(Debug)]
 pub struct Correlator {
     config: CorrelateConfig,
-    flows: HashMap<FlowId, FlowEntry>,
+    flows: HashMap<FlowId, FlowEntry, foldhash::fast::RandomState>,
     /// tick → flow, oldest first (least recently active).
     lru: BTreeMap<u64, FlowId>,
-    index: HashMap<Key, FlowId>,
+    index: HashMap<Key, FlowId, foldhash::fast::RandomState>,
     registry: TokenRegistry,
     next_id: FlowId,
     tick: u64,
@@ -219,9 +219,9 @@ impl Correlator {
         };
         Self {
             config,
-            flows: HashMap::new(),
+            flows: HashMap::default(),
             lru: BTreeMap::new(),
-            index: HashMap::new(),
+            index: HashMap::default(),
             registry: TokenRegistry::new(config.token_cap),
             next_id: 1,
             tick: 0,

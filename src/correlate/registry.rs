@@ -39,7 +39,8 @@ pub struct Issuance {
 #[derive(Debug)]
 pub struct TokenRegistry {
     cap: usize,
-    map: HashMap<String, Arc<Issuance>>,
+    /// foldhash (per-run seed): looked up for every API call.
+    map: HashMap<String, Arc<Issuance>, foldhash::fast::RandomState>,
     order: VecDeque<String>,
     /// Registrations dropped because the registry was full.
     pub evicted: u64,
@@ -49,7 +50,7 @@ impl TokenRegistry {
     pub fn new(cap: usize) -> Self {
         Self {
             cap: cap.max(1),
-            map: HashMap::new(),
+            map: HashMap::default(),
             order: VecDeque::new(),
             evicted: 0,
         }
