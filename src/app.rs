@@ -14,7 +14,7 @@ use anyhow::Context;
 use crate::capture::CaptureOutput;
 use crate::cli::{Cli, Command, Format};
 use crate::config::AnalyzeConfig;
-use crate::engine::{Engine, EngineConfig};
+use crate::engine::{Engine, EngineConfig, Pushed};
 use crate::model::{Exchange, InputSummary, Report};
 use crate::redact::Redactor;
 use crate::sink::har::HarWriter;
@@ -103,7 +103,9 @@ struct Analysis {
 }
 
 impl Analysis {
-    fn exchange(&mut self, ex: &Exchange) {
+    /// Returns the engine's results for the exchange, used up (the caller may free them on
+    /// another thread).
+    fn exchange(&mut self, ex: &Exchange) -> Pushed {
         self.exchanges_in_input += 1;
         let pushed = self.engine.push(ex);
         for ev in &pushed.events {
@@ -119,11 +121,12 @@ impl Analysis {
                 self.har_error.get_or_insert(e);
             }
         }
+        pushed
     }
 
-    fn capture_output(&mut self, out: &CaptureOutput) {
+    fn capture_output(&mut self, out: &CaptureOutput) -> Option<Pushed> {
         match out {
-            CaptureOutput::Exchange(ex) => self.exchange(ex),
+            CaptureOutput::Exchange(ex) => Some(self.exchange(ex)),
             CaptureOutput::TlsUndecrypted {
                 input,
                 sni,
@@ -137,6 +140,7 @@ impl Analysis {
                 if let Some(m) = &self.metrics {
                     m.observe_findings(&found);
                 }
+                None
             }
         }
     }
@@ -238,7 +242,9 @@ fn read_input(
     summary.format = opened.format_name();
     match opened.format {
         InputFormat::Har => {
-            let stats = crate::source::har::read_har(opened.reader, idx, |ex| a.exchange(&ex))?;
+            let stats = crate::source::har::read_har(opened.reader, idx, |ex| {
+                a.exchange(&ex);
+            })?;
             summary.notes.extend(stats.summary_notes());
         }
         InputFormat::Pcap | InputFormat::Pcapng => {
@@ -253,7 +259,7 @@ fn read_input(
                 )?
             } else {
                 crate::source::pcap::read_capture(opened.reader, idx, keylog, |out| {
-                    a.capture_output(&out)
+                    a.capture_output(&out);
                 })?
             };
             summary.notes.extend(stats.notes());

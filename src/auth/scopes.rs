@@ -189,9 +189,13 @@ impl Catalogue {
             .zip(segs.iter())
             .filter_map(|(t, v)| {
                 let name = t.strip_prefix('{')?.strip_suffix('}')?;
-                let value = percent_encoding::percent_decode_str(v)
-                    .decode_utf8_lossy()
-                    .into_owned();
+                let value = if v.contains('%') {
+                    percent_encoding::percent_decode_str(v)
+                        .decode_utf8_lossy()
+                        .into_owned()
+                } else {
+                    (*v).to_string() // nothing to decode (the common case)
+                };
                 Some((name.to_string(), value))
             })
             .collect();

@@ -96,12 +96,24 @@ pub fn iss_host_raw(t: &Token) -> Option<&str> {
     let rest = iss
         .strip_prefix("https://")
         .or_else(|| iss.strip_prefix("http://"))?;
-    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let host = host.rsplit('@').next().unwrap_or(host);
+    // Byte searches (memchr): this runs for every API call with a JWT.
+    let end = memchr::memchr3(b'/', b'?', b'#', rest.as_bytes()).unwrap_or(rest.len());
+    let host = rest.get(..end).unwrap_or_default();
+    let host = match memchr::memrchr(b'@', host.as_bytes()) {
+        Some(at) => host.get(at + 1..).unwrap_or_default(),
+        None => host,
+    };
     // Compare like the classifier's hosts: no port, no trailing dot, lowercase.
-    let host = match host.rsplit_once(':') {
-        Some((h, port)) if !h.contains(']') && port.bytes().all(|b| b.is_ascii_digit()) => h,
-        _ => host,
+    let host = match memchr::memrchr(b':', host.as_bytes()) {
+        Some(c) => match (host.get(..c), host.get(c + 1..)) {
+            (Some(h), Some(port))
+                if !h.contains(']') && port.bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                h
+            }
+            _ => host,
+        },
+        None => host,
     };
     let host = host.trim_end_matches('.');
     (!host.is_empty()).then_some(host)

@@ -37,18 +37,19 @@ fn weight(out: &CaptureOutput) -> usize {
 }
 
 /// Like [`read_capture`], with framing on a worker thread and `on` called on this thread.
-/// `on` borrows each output: it is freed on the worker thread afterwards.
-pub fn read_capture_threaded<R: Read + Send>(
+/// `on` borrows each output; the outputs, and whatever `on` returns for them (`T`, e.g. the
+/// engine's per-exchange results once used), are freed on the worker thread afterwards.
+pub fn read_capture_threaded<R: Read + Send, T: Send>(
     reader: R,
     input: usize,
     keys: &mut KeyLog,
-    mut on: impl FnMut(&CaptureOutput),
+    mut on: impl FnMut(&CaptureOutput) -> T,
 ) -> Result<CaptureStats, CaptureError> {
     std::thread::scope(|scope| {
         let (tx, rx) = sync_channel::<Vec<CaptureOutput>>(QUEUED);
         // Consumed outputs go back to the worker to be freed there: the allocator frees
         // fastest on the thread that allocated, and the worker has CPU to spare.
-        let (back_tx, back_rx) = sync_channel::<Vec<CaptureOutput>>(QUEUED + 2);
+        let (back_tx, back_rx) = sync_channel::<(Vec<CaptureOutput>, Vec<T>)>(QUEUED + 2);
         let worker = scope.spawn(move || {
             let mut batch = Vec::with_capacity(BATCH_ITEMS);
             let mut bytes = 0usize;
@@ -61,7 +62,8 @@ pub fn read_capture_threaded<R: Read + Send>(
                 batch.push(out);
                 if batch.len() >= BATCH_ITEMS || bytes >= BATCH_BYTES {
                     let next = match back_rx.try_recv() {
-                        Ok(mut used) => {
+                        Ok((mut used, leftovers)) => {
+                            drop(leftovers);
                             used.clear();
                             used
                         }
@@ -81,11 +83,12 @@ pub fn read_capture_threaded<R: Read + Send>(
             result
         });
         for batch in rx {
+            let mut leftovers = Vec::with_capacity(batch.len());
             for out in &batch {
-                on(out);
+                leftovers.push(on(out));
             }
             // A full return queue (the worker is busy) just means freeing here.
-            let _ = back_tx.try_send(batch);
+            let _ = back_tx.try_send((batch, leftovers));
         }
         drop(back_tx);
         match worker.join() {
