@@ -31,6 +31,7 @@ best_of() {
   done
 }
 
+rm -f "$DIR/targets.txt"
 {
   echo "# Capture benchmark results"
   echo
@@ -66,6 +67,7 @@ for mb in "${SIZES[@]}"; do
   for n in "$a_reqs" "$r_reqs"; do
     if [ "$n" != "$t_reqs" ]; then echo "request count differs: authtap $n, tshark $t_reqs" >&2; fi
   done
+  echo "$mb $bytes $a_time $t_time" >> "$DIR/targets.txt"
   python3 - "$mb" "$bytes" "$t_reqs" "$a_reqs" "$a_time" "$r_reqs" "$r_time" "$t_time" >> "$OUT.tmp" <<'PY'
 import sys
 mb, size, t_reqs, a_reqs, a_time, r_reqs, r_time, t_time = sys.argv[1:]
@@ -81,5 +83,28 @@ for what, reqs, tm in (("**authtap analyze**", a_reqs, a_time), ("reader only", 
 print(f"| {mb} MB | tshark | {t_reqs} | {tw:.1f} s | {tc:.1f} s | {size/tw/1e6:.0f} | {size/tc/1e6:.0f} | {tkb/1024:.0f} MiB | 1x |")
 PY
 done
+# Issue 3's targets, judged on the wall-clock numbers of this run.
+python3 - "$DIR/targets.txt" >> "$OUT.tmp" <<'PY'
+import sys
+rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
+print()
+print("## Targets (issue 3), this run")
+print()
+rss = []
+for r in rows:
+    mb, size = r[0], int(r[1])
+    aw, au, asys, akb = float(r[2]), float(r[3]), float(r[4]), int(r[5])
+    tw = float(r[6])
+    aw = max(aw, 0.005)
+    rss.append(akb)
+    ok = lambda c: "met" if c else "**not met**"
+    print(f"- {mb} MB: {size/aw/1e9:.2f} GB/s (target ≥ 1 GB/s: {ok(size/aw >= 1e9)}); "
+          f"{tw/aw:.0f}x tshark's wall time (target ≥ 100x: {ok(tw/aw >= 100)}); "
+          f"peak RSS {akb/1024:.1f} MiB (target ≤ 64 MiB: {ok(akb <= 64*1024)}).")
+if len(rss) > 1:
+    flat = max(rss) <= min(rss) * 1.25 + 4096
+    print(f"- Flat memory: peak RSS {min(rss)/1024:.1f}–{max(rss)/1024:.1f} MiB across sizes "
+          f"({'met' if flat else '**not met**'}: within 25 % + 4 MiB).")
+PY
 mv "$OUT.tmp" "$OUT"
 cat "$OUT"

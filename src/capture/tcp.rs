@@ -197,7 +197,8 @@ pub fn looks_like_request_line(data: &[u8]) -> bool {
 
 /// The reassembler: a table of connections, each with two directions and a sink.
 pub struct TcpTable<H> {
-    conns: HashMap<Key, Conn<H>>,
+    /// foldhash with a per-run seed (addresses are attacker-controlled): one lookup per packet.
+    conns: HashMap<Key, Conn<H>, foldhash::fast::RandomState>,
     core: Core,
     next_sweep: Option<Micros>,
 }
@@ -213,7 +214,7 @@ struct Core {
 impl<H> TcpTable<H> {
     pub fn new(caps: TcpCaps) -> Self {
         Self {
-            conns: HashMap::new(),
+            conns: HashMap::default(),
             core: Core {
                 caps,
                 stats: TcpStats::default(),
