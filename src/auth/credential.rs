@@ -169,7 +169,7 @@ pub fn response_implies_token_with(ex: &Exchange, error: Option<&Auth0Error>) ->
         .and_then(|e| e.message.as_deref().or(e.error_code.as_deref()))
         .unwrap_or_default();
     match status {
-        403 => insufficient_scopes(&message).is_some(),
+        403 => insufficient_scopes(message).is_some(),
         401 => {
             let m = message.to_ascii_lowercase();
             [

@@ -138,7 +138,7 @@ impl Classifier {
     /// The API and endpoint template of an exchange (for metrics and timelines). The template is
     /// always one of `endpoints::templates()`, never a raw path.
     pub fn endpoint(&self, ex: &Exchange) -> (Api, String) {
-        if !self.is_tenant_host(&host_of(ex)) {
+        if !self.is_tenant_host(host_of(ex)) {
             return (Api::Other, endpoints::OTHER.to_string());
         }
         let r = endpoints::resolve(&ex.request.method, endpoints::path_of(&ex.request.url));
@@ -155,7 +155,7 @@ impl Classifier {
         }
         let host = host_of(ex);
         let mut kinds: Vec<EventKind> = Vec::new();
-        if self.is_tenant_host(&host) {
+        if self.is_tenant_host(host) {
             self.stats.tenant_exchanges += 1;
             self.classify_tenant(ex, &mut kinds);
         } else {
@@ -171,7 +171,7 @@ impl Classifier {
             return Vec::new();
         }
         let at = evidence(ex);
-        let host = hosts::normalize(&host);
+        let host = hosts::normalize(host);
         // The last event takes `at` and `host` by move (most exchanges yield one event).
         let mut events = Vec::with_capacity(kinds.len());
         let mut kinds = kinds.into_iter().peekable();
