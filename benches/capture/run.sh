@@ -106,5 +106,6 @@ if len(rss) > 1:
     print(f"- Flat memory: peak RSS {min(rss)/1024:.1f}–{max(rss)/1024:.1f} MiB across sizes "
           f"({'met' if flat else '**not met**'}: within 25 % + 4 MiB).")
 PY
+if [ -f benches/capture/NOTES.md ]; then echo >> "$OUT.tmp"; cat benches/capture/NOTES.md >> "$OUT.tmp"; fi
 mv "$OUT.tmp" "$OUT"
 cat "$OUT"
