@@ -12,8 +12,9 @@ use super::support::{
     status_phrase, token_scopes,
 };
 use super::{Draft, RuleInfo};
+use crate::correlate::Issuance;
 use crate::correlate::{presented_token, Link};
-use crate::model::{Api, ApiCall, AuthEvent, EventKind, Severity, TokenFormat, TokenRole};
+use crate::model::{Api, ApiCall, AuthEvent, EventKind, Severity, Token, TokenFormat, TokenRole};
 
 pub const INFO: RuleInfo = RuleInfo {
     id: "insufficient-scope",
@@ -50,13 +51,24 @@ fn satisfies(have: &[String], needed: &[String], all: bool) -> bool {
     }
 }
 
-pub fn check(ev: &AuthEvent, link: &Link) -> Vec<Draft> {
+/// What decided that the rule applies (computed once, used to build the draft).
+struct Gate<'a> {
+    call: &'a ApiCall,
+    token: Option<&'a Token>,
+    iss: Option<&'a Issuance>,
+    is_observed: bool,
+    needed: Vec<String>,
+    have: Option<Vec<String>>,
+}
+
+/// `Some` exactly when `check` returns a draft.
+fn gate<'a>(ev: &'a AuthEvent, link: &'a Link) -> Option<Gate<'a>> {
     let EventKind::ApiCall(call) = &ev.kind else {
-        return Vec::new();
+        return None;
     };
     // Never on success (observed needs a 403, predictions skip 2xx).
     if call.status.is_some_and(|s| (200..300).contains(&s)) {
-        return Vec::new();
+        return None;
     }
     let token = presented_token(&call.credential);
     let iss = link.token.as_deref();
@@ -71,7 +83,7 @@ pub fn check(ev: &AuthEvent, link: &Link) -> Vec<Draft> {
     if !is_observed {
         // Prediction: only for a JWT access token for this API, a catalogued endpoint and a call
         // that did not succeed for another known reason.
-        let Some(t) = token else { return Vec::new() };
+        let t = token?;
         let failed = match call.status {
             None => true,
             Some(s) => !(200..300).contains(&s) && !matches!(s, 400 | 401 | 429),
@@ -84,13 +96,45 @@ pub fn check(ev: &AuthEvent, link: &Link) -> Vec<Draft> {
             || role == Some(TokenRole::Id)
             || !aud_ok
         {
-            return Vec::new();
+            return None;
         }
         match &have {
             Some(h) if !satisfies(h, &needed, call.needs_all_scopes) => {}
-            _ => return Vec::new(),
+            _ => return None,
         }
     }
+    Some(Gate {
+        call,
+        token,
+        iss,
+        is_observed,
+        needed,
+        have,
+    })
+}
+
+fn cause_of(call: &ApiCall) -> String {
+    format!("{} {}", call.method, call.endpoint)
+}
+
+/// The dedup cause of the draft `check` would return (none when it returns none), without
+/// formatting the draft: the diagnoser skips `check` for repeats.
+pub fn cause(ev: &AuthEvent, link: &Link) -> Option<String> {
+    gate(ev, link).map(|g| cause_of(g.call))
+}
+
+pub fn check(ev: &AuthEvent, link: &Link) -> Vec<Draft> {
+    let Some(Gate {
+        call,
+        token,
+        iss,
+        is_observed,
+        needed,
+        have,
+    }) = gate(ev, link)
+    else {
+        return Vec::new();
+    };
     // Unknown token (e.g. a sanitized export): give both fixes.
     let user = (token.is_some() || iss.is_some()).then(|| is_user_token(token, iss));
     let any = if call.needs_all_scopes {
@@ -207,7 +251,7 @@ pub fn check(ev: &AuthEvent, link: &Link) -> Vec<Draft> {
         fix
     };
     vec![Draft {
-        cause: format!("{} {}", call.method, call.endpoint),
+        cause: cause_of(call),
         title: format!(
             "Insufficient scope for {} {}{}",
             call.method,

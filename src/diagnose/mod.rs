@@ -96,6 +96,17 @@ pub struct Draft {
 
 type Check = fn(&AuthEvent, &Link) -> Vec<Draft>;
 
+/// A rule's dedup cause for an event, computed without building the draft (`Some` exactly
+/// when the rule's check returns one draft, with that cause and `[ev.at]` as evidence).
+type Cause = fn(&AuthEvent, &Link) -> Option<String>;
+
+/// Rules that fire on every repeat of a busy failure (429s, 403s): for a repeat of a known
+/// finding the diagnoser only counts it, without formatting a draft that would be thrown away.
+const CAUSES: &[(&str, Cause)] = &[
+    (insufficient_scope::INFO.id, insufficient_scope::cause),
+    (rate_limited::INFO.id, rate_limited::cause),
+];
+
 /// Rules that judge only the content of a token (claims, signature): on an API call they run
 /// once per presented token, since repeats of the same token cannot change their verdict.
 const TOKEN_CONTENT_RULES: &[&str] = &[sensitive_claim::INFO.id, unsigned_token::INFO.id];
@@ -182,6 +193,14 @@ impl Diagnoser {
             if repeat_bearer && TOKEN_CONTENT_RULES.contains(&info.id) {
                 continue;
             }
+            if let Some((_, cause_of)) = CAUSES.iter().find(|(id, _)| *id == info.id) {
+                let known = cause_of(ev, link)
+                    .and_then(|cause| self.seen.get(&(info.id, link.flow, cause)).copied());
+                if let Some(i) = known {
+                    self.repeat(i, vec![ev.at.clone()]);
+                    continue;
+                }
+            }
             for draft in check(ev, link) {
                 if let Some(f) = self.admit(info, link.flow, draft) {
                     out.push(f);
@@ -192,30 +211,35 @@ impl Diagnoser {
         out
     }
 
+    /// A repeat of stored finding `i`: count it and keep its new evidence (capped).
+    fn repeat(&mut self, i: usize, evidence: Vec<Evidence>) {
+        if let Some(s) = self.stored.get_mut(i) {
+            s.count += 1;
+            for e in evidence {
+                let dup = s
+                    .finding
+                    .evidence
+                    .iter()
+                    .any(|x| x.input == e.input && x.index == e.index);
+                if dup {
+                    continue;
+                }
+                if s.finding.evidence.len() < MAX_EVIDENCE {
+                    s.finding.evidence.push(e);
+                } else {
+                    s.evidence_dropped += 1;
+                }
+            }
+            // The repeat count is written into the explanation by `findings()`, not here:
+            // repeats are the common case in busy traffic.
+        }
+    }
+
     /// Admit a finding produced outside `on_event` (e.g. an undecryptable TLS session).
     pub fn admit(&mut self, info: &RuleInfo, flow: Option<FlowId>, d: Draft) -> Option<Finding> {
         let key = (info.id, flow, d.cause.clone());
         if let Some(&i) = self.seen.get(&key) {
-            if let Some(s) = self.stored.get_mut(i) {
-                s.count += 1;
-                for e in d.evidence {
-                    let dup = s
-                        .finding
-                        .evidence
-                        .iter()
-                        .any(|x| x.input == e.input && x.index == e.index);
-                    if dup {
-                        continue;
-                    }
-                    if s.finding.evidence.len() < MAX_EVIDENCE {
-                        s.finding.evidence.push(e);
-                    } else {
-                        s.evidence_dropped += 1;
-                    }
-                }
-                // The repeat count is written into the explanation by `findings()`, not here:
-                // repeats are the common case in busy traffic.
-            }
+            self.repeat(i, d.evidence);
             return None;
         }
         if self.stored.len() >= MAX_FINDINGS {
@@ -415,6 +439,133 @@ mod tests {
         ];
         let findings = run(&events);
         assert!(findings.is_empty(), "healthy flow produced {findings:#?}");
+    }
+
+    /// The shortcut for repeats must agree with the rules: a cause exactly when the check
+    /// yields a draft, and the same cause.
+    #[test]
+    fn causes_agree_with_checks() {
+        use crate::correlate::{CorrelateConfig, Correlator};
+        let users = ["read:users"];
+        let at = access_jwt(&mgmt_aud(), "read:current_user");
+        let kinds = |status: Option<u16>, msg: Option<&str>, cred: Credential| {
+            let mut c = mgmt_call("GET", "/api/v2/users", &users, cred, status);
+            if let (Some(s), Some(m)) = (status, msg) {
+                c.error = Some(auth0_error(s, "E", m, None));
+                c.expected_scopes = errors_expected(m);
+            }
+            K::ApiCall(c)
+        };
+        let events = [
+            ev(
+                0,
+                "GET",
+                "/api/v2/users",
+                Some(429),
+                kinds(
+                    Some(429),
+                    Some("Global limit has been reached"),
+                    Credential::Bearer(at.clone()),
+                ),
+            ),
+            ev(
+                1,
+                "GET",
+                "/api/v2/users",
+                Some(403),
+                kinds(
+                    Some(403),
+                    Some("Insufficient scope, expected any of: read:users"),
+                    Credential::Bearer(at.clone()),
+                ),
+            ),
+            ev(
+                2,
+                "GET",
+                "/api/v2/users",
+                Some(403),
+                kinds(
+                    Some(403),
+                    Some("Insufficient scope, expected any of: read:users"),
+                    Credential::None,
+                ),
+            ),
+            ev(
+                3,
+                "GET",
+                "/api/v2/users",
+                None,
+                kinds(None, None, Credential::Bearer(at.clone())),
+            ),
+            ev(
+                4,
+                "GET",
+                "/api/v2/users",
+                Some(200),
+                kinds(Some(200), None, Credential::Bearer(at.clone())),
+            ),
+            ev(
+                5,
+                "GET",
+                "/api/v2/users",
+                Some(401),
+                kinds(Some(401), Some("Invalid token"), Credential::Stripped),
+            ),
+            ev(
+                6,
+                "POST",
+                "/oauth/token",
+                Some(429),
+                K::TokenGrant(crate::model::TokenGrant {
+                    status: Some(429),
+                    ..Default::default()
+                }),
+            ),
+            ev(
+                7,
+                "POST",
+                "/co/authenticate",
+                Some(429),
+                K::AuthOther {
+                    endpoint: "/co/authenticate".into(),
+                    status: Some(429),
+                    error: None,
+                },
+            ),
+        ];
+        let mut c = Correlator::new(CorrelateConfig::default());
+        let mut fired = 0;
+        for e in &events {
+            let link = c.observe(e);
+            for (id, cause) in CAUSES {
+                let check = CHECKS
+                    .iter()
+                    .find(|(info, _)| info.id == *id)
+                    .map(|(_, check)| check(e, &link))
+                    .unwrap_or_default();
+                assert!(check.len() <= 1);
+                let from_check = check.first().map(|d| d.cause.clone());
+                assert_eq!(
+                    cause(e, &link),
+                    from_check,
+                    "rule {id}, event {}",
+                    e.at.index
+                );
+                if let Some(d) = check.first() {
+                    assert_eq!(d.evidence, vec![e.at.clone()]);
+                    fired += 1;
+                }
+            }
+        }
+        assert!(fired >= 4, "the sample must exercise both rules ({fired})");
+    }
+
+    /// What the classifier reads from an "Insufficient scope" message (kept local: diagnose
+    /// does not import auth).
+    fn errors_expected(message: &str) -> Option<Vec<String>> {
+        message
+            .strip_prefix("Insufficient scope, expected any of: ")
+            .map(|l| l.split(',').map(str::to_string).collect())
     }
 
     #[test]

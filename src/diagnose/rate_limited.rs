@@ -48,6 +48,22 @@ fn budget(rl: Option<&RateLimit>, at_secs: Option<i64>) -> String {
     }
 }
 
+/// The dedup cause of the draft `check` would return (none when it returns none), without
+/// formatting the draft: the diagnoser skips `check` for repeats.
+pub fn cause(ev: &AuthEvent, _link: &Link) -> Option<String> {
+    let (method, endpoint) = match &ev.kind {
+        EventKind::ApiCall(c) if c.status == Some(429) => (c.method.as_str(), c.endpoint.as_str()),
+        EventKind::TokenGrant(g) if g.status == Some(429) => ("POST", "/oauth/token"),
+        EventKind::AuthOther {
+            endpoint,
+            status: Some(429),
+            ..
+        } => (ev.at.method.as_str(), endpoint.as_str()),
+        _ => return None,
+    };
+    Some(format!("{method} {endpoint}"))
+}
+
 pub fn check(ev: &AuthEvent, _link: &Link) -> Vec<Draft> {
     let (method, endpoint, status, answer, rl) = match &ev.kind {
         EventKind::ApiCall(c) if c.status == Some(429) => (
