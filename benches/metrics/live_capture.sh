@@ -6,7 +6,7 @@
 #   sudo benches/metrics/live_capture.sh [SECONDS_PER_RATE]      (default 10)
 #   env: RATES="50000 75000 100000 max"  (max = tcpreplay --topspeed: the ceiling on this box)
 #        PACKETS=100000 (frames in the replayed pcap; the replay loops it a whole number of times)
-#        AUTHTAP=path/to/authtap (default: builds target/release/authtap with --features live)
+#        AUTHTAP=path/to/authtap (default: the binary built with --features live by this script)
 #        NO_RESULTS=1 (print only, leave RESULTS.md alone)
 #
 # Needs: root (CAP_NET_RAW for tcpreplay and libpcap), tcpreplay (Debian package `tcpreplay`;
@@ -42,18 +42,18 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# The bench profile builds into target/release too: build both with `--features live`, so neither
-# build replaces the other's authtap binary with one lacking live capture.
-GEN=$(cargo bench --features live --bench live_gen --no-run --message-format=json 2>/dev/null |
+# One build (bench profile, `--features live`) gives both the generator and the authtap binary
+# (cargo builds the package's binaries for its benches); a separate `cargo build --release` would
+# rebuild the same binary under another profile.
+cargo bench --features live --bench live_gen --no-run --message-format=json 2>/dev/null |
   python3 -c 'import sys, json
 for l in sys.stdin:
     m = json.loads(l)
-    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "live_gen":
-        print(m["executable"])' | tail -1)
-if [ -z "${AUTHTAP:-}" ]; then
-  cargo build --release --features live --quiet
-  AUTHTAP=$ROOT/target/release/authtap
-fi
+    if m.get("reason") == "compiler-artifact" and m.get("executable"):
+        print(m["target"]["name"], m["executable"])' >"$WORK/artifacts"
+GEN=$(awk '$1 == "live_gen" {print $2}' "$WORK/artifacts" | tail -1)
+AUTHTAP=${AUTHTAP:-$(awk '$1 == "authtap" {print $2}' "$WORK/artifacts" | tail -1)}
+[ -x "$GEN" ] && [ -x "$AUTHTAP" ] || { echo "build failed: cargo bench --features live --bench live_gen --no-run"; exit 1; }
 PCAP=$WORK/mgmt.pcap
 KEYS=$WORK/mgmt.keys
 GEN_OUT=$("$GEN" "$PCAP" "$KEYS" "$PACKETS")

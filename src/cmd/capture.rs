@@ -26,7 +26,7 @@ use crate::sink::prometheus::Metrics;
 /// Frames read per batch.
 pub const BATCH: usize = 512;
 /// Batches of decoded output the analysis queue holds.
-pub const QUEUE_BATCHES: usize = 1024;
+pub const QUEUE_BATCHES: usize = 8192;
 /// Bytes (estimated) the analysis queue holds.
 pub const QUEUE_BYTES: usize = 64 << 20;
 
@@ -100,6 +100,12 @@ mod imp {
     const FLOW_CAP: usize = 10_000;
     /// How often kernel stats and pipeline counters are synced to the registry.
     const SYNC_EVERY: Duration = Duration::from_secs(1);
+    /// How often the key log is polled (the TLS layer holds records until their keys arrive).
+    const KEYLOG_EVERY: Duration = Duration::from_millis(10);
+    /// Decoded outputs are handed over once this many are pending, or `HANDOFF_EVERY` after the
+    /// first of them (fewer, larger batches cost less to queue).
+    const HANDOFF_ITEMS: usize = 256;
+    const HANDOFF_EVERY: Duration = Duration::from_millis(5);
 
     /// `--events` destination: JSON lines, redacted.
     struct Events {
@@ -403,11 +409,20 @@ mod imp {
 
         let mut outs: Vec<CaptureOutput> = Vec::new();
         let mut out_bytes = 0usize;
+        let mut pending_since: Option<Instant> = None;
         let mut last_sync = Instant::now();
+        // The first iteration polls the key log at once.
+        let mut last_keylog = Instant::now()
+            .checked_sub(KEYLOG_EVERY)
+            .unwrap_or_else(Instant::now);
         let mut kernel_dropped = 0;
         let result: anyhow::Result<()> = (|| {
             while !stop.load(Ordering::Relaxed) {
-                if let Some(t) = &mut tail {
+                if let Some(t) = tail
+                    .as_mut()
+                    .filter(|_| last_keylog.elapsed() >= KEYLOG_EVERY)
+                {
+                    last_keylog = Instant::now();
                     match t.poll() {
                         Ok(lines) if !lines.is_empty() => {
                             keys.add_text(&lines);
@@ -416,7 +431,7 @@ mod imp {
                         Err(e) => tracing::warn!(error = %e, "Key log not readable; retrying."),
                     }
                 }
-                live.read_batch(BATCH, |frame| {
+                let n = live.read_batch(BATCH, |frame| {
                     pipeline.push_frame(
                         linktype,
                         frame.data,
@@ -429,14 +444,20 @@ mod imp {
                         },
                     )
                 })?;
-                if !outs.is_empty() {
-                    // A refused batch is counted by the queue; the analysis thread having stopped
-                    // (an --events write failed) ends the capture with its error.
-                    if queue
-                        .offer(std::mem::take(&mut outs), std::mem::take(&mut out_bytes))
-                        .is_err()
-                    {
-                        break;
+                if outs.is_empty() {
+                    pending_since = None;
+                } else {
+                    let since = *pending_since.get_or_insert_with(Instant::now);
+                    if n == 0 || outs.len() >= HANDOFF_ITEMS || since.elapsed() >= HANDOFF_EVERY {
+                        pending_since = None;
+                        // A refused batch is counted by the queue; the analysis thread having
+                        // stopped (an --events write failed) ends the capture with its error.
+                        if queue
+                            .offer(std::mem::take(&mut outs), std::mem::take(&mut out_bytes))
+                            .is_err()
+                        {
+                            break;
+                        }
                     }
                 }
                 if last_sync.elapsed() >= SYNC_EVERY {
@@ -459,6 +480,9 @@ mod imp {
 
         // Flush what is still open (waiting for the queue: no packets arrive any more), then
         // let the analysis thread finish and report.
+        if let Some(Ok(lines)) = tail.as_mut().map(KeylogTail::poll) {
+            keys.add_text(&lines);
+        }
         let stats = pipeline.finish(&keys, &mut |o| outs.push(o));
         let _ = queue.finish(std::mem::take(&mut outs), 0);
         if let Ok(k) = live.stats() {
