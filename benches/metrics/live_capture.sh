@@ -22,8 +22,11 @@
 # authtap runs `capture -i lo --keylog KEYS` and really decrypts and parses every exchange.
 # Reported per rate: packets/s counted by authtap (authtap_capture_packets_total), frames sent
 # and missed, kernel drops (authtap_dropped_total{stage="kernel"}), exchanges decoded
-# (authtap_http_exchanges_total) against the exchanges sent, decrypted TLS sessions, and CPU %
-# of authtap and of tcpreplay (CPU seconds over the replay's wall seconds; 100 % = one core).
+# (authtap_http_exchanges_total: analysed by the engine) against the exchanges sent, exchanges
+# refused by the full capture→analysis queue (authtap_dropped_total{stage="analysis"}), decrypted
+# TLS sessions, and CPU % of authtap (and of its two threads) and of tcpreplay (CPU seconds over
+# the replay's wall seconds; 100 % = one core). "kept up" = every frame counted, no kernel drop,
+# every exchange analysed, every TLS session decrypted.
 set -euo pipefail
 SECS=${1:-10}
 RATES=${RATES:-"50000 75000 100000 max"}
@@ -78,6 +81,14 @@ metric_sum() { # text, regex of the series
   awk -v re="$2" '$0 !~ /^#/ && $1 ~ re {s += $2} END {printf "%.0f", s}' <<<"$1"
 }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# CPU ticks of authtap's analysis thread (named authtap-analysis; comm keeps 15 characters).
+analysis_ticks() {
+  local t
+  for t in /proc/"$1"/task/*; do
+    if [ "$(cat "$t/comm")" = "authtap-analysi" ]; then awk '{print $14 + $15}' "$t/stat"; return; fi
+  done
+  echo 0
+}
 TICK=$(getconf CLK_TCK)
 
 ROWS=()
@@ -95,7 +106,7 @@ for RATE in $RATES; do
   done
   sleep 0.5
   M0=$(curl -s "http://127.0.0.1:$MPORT/metrics")
-  C0=$(cpu_ticks "$CAP_PID")
+  C0=$(cpu_ticks "$CAP_PID"); A0=$(analysis_ticks "$CAP_PID")
   # Whole loops only (about SECS seconds), so the frames and exchanges sent are known exactly.
   if [ "$RATE" = max ]; then
     SPEED=(--topspeed); LOOPS=$(( 150000 * SECS / GEN_packets ))
@@ -107,7 +118,7 @@ for RATE in $RATES; do
     tcpreplay -i lo "${SPEED[@]}" --loop "$LOOPS" --unique-ip --preload-pcap --no-flow-stats \
     "$PCAP" >"$WORK/tcpreplay-$RATE.out" 2>&1
   sleep 2
-  C1=$(cpu_ticks "$CAP_PID")
+  C1=$(cpu_ticks "$CAP_PID"); A1=$(analysis_ticks "$CAP_PID")
   M1=$(curl -s "http://127.0.0.1:$MPORT/metrics")
   kill -INT "$CAP_PID"; wait "$CAP_PID" || true; CAP_PID=""
   SENT=$(awk '/Actual:/ {print $2}' "$WORK/tcpreplay-$RATE.out")
@@ -120,27 +131,31 @@ for RATE in $RATES; do
   TLS_OK=$(metric_sum "$M1" '^authtap_tls_sessions_total\{decrypted="true"')
   TLS_NO=$(metric_sum "$M1" '^authtap_tls_sessions_total\{decrypted="false"')
   OTHER_DROPS=$(metric_sum "$M1" '^authtap_dropped_total\{.*stage="(tcp|tls|http)"')
+  QUEUE_DROPS=$(metric_sum "$M1" '^authtap_dropped_total\{.*stage="analysis"')
   ROW=$(python3 - "$RATE" "$SENT" "$WALL" "$RATED" "$PK" "$KD" "$EX" "$TLS_OK" "$TLS_NO" \
-    "$OTHER_DROPS" "$C0" "$C1" "$TICK" "$TU" "$TS" "$GEN_packets" "$GEN_exchanges" <<'PY'
+    "$OTHER_DROPS" "$C0" "$C1" "$TICK" "$TU" "$TS" "$GEN_packets" "$GEN_exchanges" \
+    "$QUEUE_DROPS" "$A0" "$A1" <<'PY'
 import sys
-(rate, sent, wall, rated, pk, kd, ex, tok, tno, other, c0, c1, tick, tu, ts, gp, ge) = sys.argv[1:]
+(rate, sent, wall, rated, pk, kd, ex, tok, tno, other, c0, c1, tick, tu, ts, gp, ge, qd, a0, a1) = sys.argv[1:]
 sent, wall, pk, ex = int(sent), float(wall), int(pk), int(ex)
 loops, partial = divmod(sent, int(gp))
 ex_sent = loops * int(ge)
 ok = "yes" if sent == pk and kd == "0" and ex == ex_sent and tno == "0" and partial == 0 else "**no**"
 cpu = (int(c1) - int(c0)) / int(tick) / wall * 100
+acpu = (int(a1) - int(a0)) / int(tick) / wall * 100
 gen_cpu = (float(tu) + float(ts)) / wall * 100
 target = f"{int(rate):,}" if rate != "max" else "max (--topspeed)"
 print(f"| {target} | {float(rated):,.0f} | {sent:,} | {pk/wall:,.0f} | {sent-pk:,} | {kd} | "
-      f"{ex:,} / {ex_sent:,} | {tok} / {tno} | {other} | {cpu:.0f} % | {gen_cpu:.0f} % | {ok} |")
+      f"{ex:,} / {ex_sent:,} | {int(qd):,} | {tok} / {tno} | {other} | {cpu:.0f} % ({cpu-acpu:.0f} + {acpu:.0f}) | "
+      f"{gen_cpu:.0f} % | {ok} |")
 PY
 )
   echo "$ROW"
   ROWS+=("$ROW")
 done
 
-HEADER="| target pps | tcpreplay pps | frames sent | authtap pkt/s | missed | kernel drops | exchanges decoded / sent | TLS decrypted / not | tcp+tls+http drops | authtap CPU | tcpreplay CPU | kept up |
-|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:--:|"
+HEADER="| target pps | tcpreplay pps | frames sent | authtap pkt/s | missed | kernel drops | exchanges analysed / sent | analysis queue drops | TLS decrypted / not | tcp+tls+http drops | authtap CPU (capture + analysis thread) | tcpreplay CPU | kept up |
+|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:--:|"
 LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
 CPU_MODEL=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
 TABLE=$(printf '%s\n' "$HEADER" "${ROWS[@]}")

@@ -138,7 +138,7 @@ enum Prot {
         iv: [u8; 12],
     },
     Tls12 {
-        key: aead::LessSafeKey,
+        key: Box<aead::LessSafeKey>,
         salt: [u8; 4],
     },
 }
@@ -394,9 +394,9 @@ fn open_conn<W: Write>(p: &mut Pcap<W>, rng: &mut Rng, n: u32, keylog: &mut impl
             let mut salt = [0u8; 4];
             salt.copy_from_slice(iv);
             Prot::Tls12 {
-                key: aead::LessSafeKey::new(
+                key: Box::new(aead::LessSafeKey::new(
                     aead::UnboundKey::new(&aead::AES_128_GCM, key).unwrap(),
-                ),
+                )),
                 salt,
             }
         };
