@@ -385,6 +385,9 @@ pub enum DropStage {
     Flows,
     Proxy,
     Metrics,
+    /// `authtap capture`: decoded exchanges refused by the full queue between the capture thread
+    /// and the analysis thread (the packets themselves were processed).
+    Analysis,
 }
 
 impl DropStage {
@@ -397,6 +400,7 @@ impl DropStage {
             Self::Flows => "flows",
             Self::Proxy => "proxy",
             Self::Metrics => "metrics",
+            Self::Analysis => "analysis",
         }
     }
 }

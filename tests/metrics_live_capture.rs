@@ -190,7 +190,11 @@ fn capture_decrypts_curl_h2_forum_thread_with_live_keylog() {
     }
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let keylog = dir.path().join("sslkeys.log");
-    // curl (the client) writes its TLS secrets here; capture tails the file while it grows.
+    // Junk first: the start of an over-long line, read by capture's first poll; its end (which
+    // must not be parsed as a line of its own) and a line with the wrong field count are
+    // appended once capture runs. Both bad lines are counted; curl's secrets after them work.
+    std::fs::write(&keylog, vec![b'A'; 6000]).unwrap_or_else(|e| panic!("{e}"));
+    // curl (the client) appends its TLS secrets here; capture tails the file while it grows.
     std::env::set_var("SSLKEYLOGFILE", &keylog);
     let tenant = std::sync::Arc::new(fixture_tenant(
         &Env::new(DOMAIN),
@@ -234,6 +238,17 @@ fn capture_decrypts_curl_h2_forum_thread_with_live_keylog() {
             runner.join().map(|r| r.err().map(|e| format!("{e:#}")))
         ),
     };
+
+    std::thread::sleep(Duration::from_millis(300));
+    {
+        use std::io::Write as _;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&keylog)
+            .unwrap_or_else(|e| panic!("{e}"));
+        f.write_all(b" CLIENT_RANDOM 00 11\nNOT A KEY LOG LINE\n")
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
 
     let mut driver = CurlDriver::new(
         DOMAIN,
@@ -287,4 +302,14 @@ fn capture_decrypts_curl_h2_forum_thread_with_live_keylog() {
         ) >= 1.0,
         "{text}"
     );
+    // Exactly the two junk lines: the over-long one once, not its tail as another line.
+    assert_eq!(
+        sum_of(
+            &text,
+            r#"authtap_dropped_total{reason="malformed",stage="tls"}"#
+        ),
+        2.0,
+        "{text}"
+    );
+    assert_eq!(summary.analysis_dropped, 0, "{summary:?}");
 }

@@ -9,6 +9,7 @@
 //! value + 32 each) stops being emitted (the block is still processed so the table stays in
 //! sync) and is reported; dynamic table size is capped at `MAX_TABLE_SIZE`.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 
 /// Largest decoded header list we hand out (HPACK-bomb guard).
@@ -233,6 +234,47 @@ fn string(buf: &[u8], pos: &mut usize) -> Result<Vec<u8>, HpackError> {
     }
 }
 
+/// Borrow entry `index` (1-based; static table first, then the dynamic one).
+fn entry(
+    table: &VecDeque<(Vec<u8>, Vec<u8>)>,
+    index: usize,
+    at: usize,
+) -> Result<(&[u8], &[u8]), HpackError> {
+    if index == 0 {
+        return Err(HpackError::Index { index, at });
+    }
+    if let Some((n, v)) = STATIC.get(index - 1) {
+        return Ok((n.as_bytes(), v.as_bytes()));
+    }
+    table
+        .get(index - 1 - STATIC.len())
+        .map(|(n, v)| (n.as_slice(), v.as_slice()))
+        .ok_or(HpackError::Index { index, at })
+}
+
+/// Append one decoded field to `block` unless the list is over `MAX_HEADER_LIST`; fields past
+/// the cap are only measured, never copied.
+fn emit(
+    block: &mut Block,
+    list_size: &mut usize,
+    lists_truncated: &mut u64,
+    name: &[u8],
+    value: &[u8],
+) {
+    *list_size += name.len() + value.len() + 32;
+    if *list_size > MAX_HEADER_LIST {
+        if !block.truncated {
+            *lists_truncated += 1;
+        }
+        block.truncated = true;
+        return;
+    }
+    block.headers.push((
+        String::from_utf8_lossy(name).into_owned(),
+        String::from_utf8_lossy(value).into_owned(),
+    ));
+}
+
 /// HPACK decoder state for one direction.
 #[derive(Debug, Clone)]
 pub struct Decoder {
@@ -291,19 +333,6 @@ impl Decoder {
         self.evict();
     }
 
-    fn get(&self, index: usize, at: usize) -> Result<(Vec<u8>, Vec<u8>), HpackError> {
-        if index == 0 {
-            return Err(HpackError::Index { index, at });
-        }
-        if let Some((n, v)) = STATIC.get(index - 1) {
-            return Ok((n.as_bytes().to_vec(), v.as_bytes().to_vec()));
-        }
-        self.table
-            .get(index - 1 - STATIC.len())
-            .cloned()
-            .ok_or(HpackError::Index { index, at })
-    }
-
     /// Decode one complete header block (HEADERS + CONTINUATION fragments joined).
     pub fn decode(&mut self, buf: &[u8]) -> Result<Block, HpackError> {
         let mut block = Block::default();
@@ -312,9 +341,16 @@ impl Decoder {
         while pos < buf.len() {
             let at = pos;
             let b = buf.get(pos).copied().unwrap_or(0);
-            let (name, value) = if b & 0x80 != 0 {
+            if b & 0x80 != 0 {
                 let index = integer(buf, &mut pos, 7)?;
-                self.get(index, at)?
+                let (name, value) = entry(&self.table, index, at)?;
+                emit(
+                    &mut block,
+                    &mut list_size,
+                    &mut self.lists_truncated,
+                    name,
+                    value,
+                );
             } else if b & 0xE0 == 0x20 {
                 let size = integer(buf, &mut pos, 5)?;
                 if size > self.allowed_max.max(4096) {
@@ -326,7 +362,6 @@ impl Decoder {
                 }
                 self.max_size = size;
                 self.evict();
-                continue;
             } else {
                 let (prefix, indexing) = if b & 0xC0 == 0x40 {
                     (6, true)
@@ -334,29 +369,24 @@ impl Decoder {
                     (4, false)
                 };
                 let index = integer(buf, &mut pos, prefix)?;
-                let name = if index == 0 {
-                    string(buf, &mut pos)?
+                let name: Cow<[u8]> = if index == 0 {
+                    Cow::Owned(string(buf, &mut pos)?)
                 } else {
-                    self.get(index, at)?.0
+                    Cow::Borrowed(entry(&self.table, index, at)?.0)
                 };
                 let value = string(buf, &mut pos)?;
+                emit(
+                    &mut block,
+                    &mut list_size,
+                    &mut self.lists_truncated,
+                    &name,
+                    &value,
+                );
                 if indexing {
-                    self.insert(name.clone(), value.clone());
+                    let name = name.into_owned();
+                    self.insert(name, value);
                 }
-                (name, value)
-            };
-            list_size += name.len() + value.len() + 32;
-            if list_size > MAX_HEADER_LIST {
-                if !block.truncated {
-                    self.lists_truncated += 1;
-                }
-                block.truncated = true;
-                continue;
             }
-            block.headers.push((
-                String::from_utf8_lossy(&name).into_owned(),
-                String::from_utf8_lossy(&value).into_owned(),
-            ));
         }
         Ok(block)
     }

@@ -3,12 +3,18 @@
 //! Owns: composing the live source (`source::live`, feature `live`), the key log tailer, the
 //! sans-I/O capture pipeline, the engine and the sinks (terminal findings on stderr, JSON lines
 //! to `--events`, the Prometheus registry served on `--metrics-listen`), and shutdown on Ctrl-C.
+//! Two threads: the capture thread reads libpcap and runs the pipeline (TCP, TLS, HTTP); it hands
+//! the decoded exchanges to the analysis thread (engine, metrics, events, findings) through a
+//! bounded queue (`source::handoff`) and never waits for it, so a slow analysis cannot make the
+//! kernel drop packets (which would break TCP streams and TLS sessions).
 //! Must not: parse packets or decide findings itself; print a secret (events and findings go
 //! through `Redactor`; key log lines are never shown).
-//! Known limits: one interface per process; frames are processed on one thread in batches of
-//! `BATCH` (packet/byte and drop counters are synced to the registry once per batch, not per
-//! packet); the key log is polled before every batch, so a secret written after the first
-//! encrypted record of its session arrives may be too late for that session.
+//! Known limits: one interface per process; frames are read in batches of `BATCH` (packet/byte
+//! and drop counters are synced to the registry once a second, not per packet); when the queue is
+//! full (`QUEUE_BATCHES` batches or about `QUEUE_BYTES` bytes) the newest batch of exchanges is
+//! dropped and counted as `authtap_dropped_total{stage="analysis",reason="buffer"}`; the key log
+//! is polled before every batch, so a secret written after the first encrypted record of its
+//! session arrives may be too late for that session.
 
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicBool;
@@ -19,14 +25,21 @@ use crate::sink::prometheus::Metrics;
 
 /// Frames read per batch.
 pub const BATCH: usize = 512;
+/// Batches of decoded output the analysis queue holds.
+pub const QUEUE_BATCHES: usize = 8192;
+/// Bytes (estimated) the analysis queue holds.
+pub const QUEUE_BYTES: usize = 64 << 20;
 
 /// What a finished capture run saw.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CaptureSummary {
     pub packets: u64,
+    /// Exchanges analysed (decoded and handed to the engine).
     pub exchanges: u64,
     pub findings: u64,
     pub kernel_dropped: u64,
+    /// Pipeline outputs (exchanges, undecryptable-session notices) the full analysis queue refused.
+    pub analysis_dropped: u64,
 }
 
 /// Handed to the `ready` callback once the interface is open and /metrics is listening.
@@ -78,6 +91,7 @@ mod imp {
     use crate::model::{Exchange, Finding};
     use crate::redact::Redactor;
     use crate::sink::prometheus::server;
+    use crate::source::handoff::{handoff, HandoffRx};
     use crate::source::keylog_tail::KeylogTail;
     use crate::source::live::{LiveCapture, LiveConfig};
     use crate::telemetry::{DropReason, DropStage};
@@ -86,6 +100,12 @@ mod imp {
     const FLOW_CAP: usize = 10_000;
     /// How often kernel stats and pipeline counters are synced to the registry.
     const SYNC_EVERY: Duration = Duration::from_secs(1);
+    /// How often the key log is polled (the TLS layer holds records until their keys arrive).
+    const KEYLOG_EVERY: Duration = Duration::from_millis(10);
+    /// Decoded outputs are handed over once this many are pending, or `HANDOFF_EVERY` after the
+    /// first of them (fewer, larger batches cost less to queue).
+    const HANDOFF_ITEMS: usize = 256;
+    const HANDOFF_EVERY: Duration = Duration::from_millis(5);
 
     /// `--events` destination: JSON lines, redacted.
     struct Events {
@@ -219,8 +239,14 @@ mod imp {
         }
     }
 
-    /// Pushes pipeline and engine counters into the registry (as increases).
-    fn sync(metrics: &Metrics, stats: &CaptureStats, engine: &Engine) {
+    /// Pushes the pipeline's counters into the registry (as increases); capture thread.
+    fn sync_pipeline(
+        metrics: &Metrics,
+        stats: &CaptureStats,
+        keys: &KeyLog,
+        tail: Option<&KeylogTail>,
+        queue_dropped: u64,
+    ) {
         metrics.sync_capture_totals(stats.packets, stats.bytes);
         let t = &stats.tcp;
         metrics.sync_dropped_total(DropStage::Tcp, DropReason::Gap, t.gaps);
@@ -235,13 +261,67 @@ mod imp {
             DropReason::NoKey,
             stats.conn.tls_undecrypted,
         );
+        // Key log lines that could not be used: unparsable, or longer than the tailer's cap.
+        metrics.sync_dropped_total(
+            DropStage::Tls,
+            DropReason::Malformed,
+            keys.skipped_lines + tail.map_or(0, |t| t.overlong_lines),
+        );
         metrics.sync_tls_sessions(stats.conn.tls_sessions, stats.conn.tls_undecrypted);
+        metrics.sync_dropped_total(DropStage::Analysis, DropReason::Buffer, queue_dropped);
+    }
+
+    /// Pushes the engine's counters into the registry; analysis thread.
+    fn sync_engine(metrics: &Metrics, engine: &Engine) {
         metrics.sync_dropped_total(
             DropStage::Flows,
             DropReason::TableFull,
             engine.flows_evicted(),
         );
         metrics.set_flows_active(engine.flows_active());
+    }
+
+    /// Estimated heap bytes of one pipeline output, for the queue's byte cap.
+    fn approx_bytes(o: &CaptureOutput) -> usize {
+        let headers = |h: &crate::model::Headers| -> usize {
+            h.0.iter().map(|(k, v)| k.len() + v.len() + 48).sum()
+        };
+        match o {
+            CaptureOutput::Exchange(ex) => {
+                let req = &ex.request;
+                let resp = ex.response.as_ref().map_or(0, |r| {
+                    r.body.data.len() + headers(&r.headers) + r.status_text.len()
+                });
+                512 + req.url.len() + req.body.data.len() + headers(&req.headers) + resp
+            }
+            CaptureOutput::TlsUndecrypted { .. } => 256,
+        }
+    }
+
+    /// The analysis thread: everything downstream of the pipeline, until the queue closes.
+    fn analyse(
+        mut sinks: Sinks,
+        rx: HandoffRx<CaptureOutput>,
+    ) -> (CaptureSummary, anyhow::Result<()>) {
+        let mut last_sync = Instant::now();
+        let result = (|| {
+            while let Some(batch) = rx.recv() {
+                for o in batch {
+                    sinks.output(o)?;
+                }
+                sinks.flush()?;
+                if last_sync.elapsed() >= SYNC_EVERY {
+                    last_sync = Instant::now();
+                    sync_engine(&sinks.metrics, &sinks.engine);
+                }
+            }
+            let late = sinks.engine.finish();
+            sinks.metrics.observe_findings(&late);
+            sinks.findings(&late)?;
+            sinks.flush()
+        })();
+        sync_engine(&sinks.metrics, &sinks.engine);
+        (sinks.summary, result)
     }
 
     pub fn run_until(
@@ -303,7 +383,7 @@ mod imp {
             Some(spec) => Some(Events::open(spec)?),
             None => None,
         };
-        let mut sinks = Sinks {
+        let sinks = Sinks {
             engine: Engine::new(EngineConfig {
                 tenants: args.tenant.clone(),
                 jwks: Vec::new(),
@@ -321,12 +401,28 @@ mod imp {
             metrics_addr: bound,
         });
 
+        let (queue, rx) = handoff::<CaptureOutput>(QUEUE_BATCHES, QUEUE_BYTES);
+        let analysis = std::thread::Builder::new()
+            .name("authtap-analysis".into())
+            .spawn(move || analyse(sinks, rx))
+            .context("starting the analysis thread")?;
+
         let mut outs: Vec<CaptureOutput> = Vec::new();
+        let mut out_bytes = 0usize;
+        let mut pending_since: Option<Instant> = None;
         let mut last_sync = Instant::now();
+        // The first iteration polls the key log at once.
+        let mut last_keylog = Instant::now()
+            .checked_sub(KEYLOG_EVERY)
+            .unwrap_or_else(Instant::now);
         let mut kernel_dropped = 0;
         let result: anyhow::Result<()> = (|| {
             while !stop.load(Ordering::Relaxed) {
-                if let Some(t) = &mut tail {
+                if let Some(t) = tail
+                    .as_mut()
+                    .filter(|_| last_keylog.elapsed() >= KEYLOG_EVERY)
+                {
+                    last_keylog = Instant::now();
                     match t.poll() {
                         Ok(lines) if !lines.is_empty() => {
                             keys.add_text(&lines);
@@ -342,14 +438,27 @@ mod imp {
                         frame.wire_len,
                         frame.ts,
                         &keys,
-                        &mut |o| outs.push(o),
+                        &mut |o| {
+                            out_bytes += approx_bytes(&o);
+                            outs.push(o);
+                        },
                     )
                 })?;
-                for o in outs.drain(..) {
-                    sinks.output(o)?;
-                }
-                if n > 0 {
-                    sinks.flush()?;
+                if outs.is_empty() {
+                    pending_since = None;
+                } else {
+                    let since = *pending_since.get_or_insert_with(Instant::now);
+                    if n == 0 || outs.len() >= HANDOFF_ITEMS || since.elapsed() >= HANDOFF_EVERY {
+                        pending_since = None;
+                        // A refused batch is counted by the queue; the analysis thread having
+                        // stopped (an --events write failed) ends the capture with its error.
+                        if queue
+                            .offer(std::mem::take(&mut outs), std::mem::take(&mut out_bytes))
+                            .is_err()
+                        {
+                            break;
+                        }
+                    }
                 }
                 if last_sync.elapsed() >= SYNC_EVERY {
                     last_sync = Instant::now();
@@ -357,37 +466,53 @@ mod imp {
                         metrics.set_kernel_drops(k.dropped, k.if_dropped);
                         kernel_dropped = k.dropped + k.if_dropped;
                     }
-                    sync(&metrics, &pipeline.stats(), &sinks.engine);
+                    sync_pipeline(
+                        &metrics,
+                        &pipeline.stats(),
+                        &keys,
+                        tail.as_ref(),
+                        queue.dropped_items(),
+                    );
                 }
             }
             Ok(())
         })();
 
-        // Flush what is still open, then report.
-        let stats = pipeline.finish(&keys, &mut |o| outs.push(o));
-        for o in outs.drain(..) {
-            sinks.output(o)?;
+        // Flush what is still open (waiting for the queue: no packets arrive any more), then
+        // let the analysis thread finish and report.
+        if let Some(Ok(lines)) = tail.as_mut().map(KeylogTail::poll) {
+            keys.add_text(&lines);
         }
-        let late = sinks.engine.finish();
-        sinks.metrics.observe_findings(&late);
-        sinks.findings(&late)?;
-        sinks.flush()?;
+        let stats = pipeline.finish(&keys, &mut |o| outs.push(o));
+        let _ = queue.finish(std::mem::take(&mut outs), 0);
         if let Ok(k) = live.stats() {
             metrics.set_kernel_drops(k.dropped, k.if_dropped);
             kernel_dropped = k.dropped + k.if_dropped;
         }
-        sync(&metrics, &stats, &sinks.engine);
+        let analysis_dropped = queue.dropped_items();
+        sync_pipeline(&metrics, &stats, &keys, tail.as_ref(), analysis_dropped);
+        drop(queue);
+        let (analysed, analysis_result) = analysis
+            .join()
+            .map_err(|_| anyhow::anyhow!("the analysis thread panicked"))?;
         let _ = stop_server.send(());
         rt.shutdown_timeout(Duration::from_millis(200));
         result?;
-        let mut summary = sinks.summary.clone();
+        analysis_result?;
+        let mut summary = analysed;
         summary.packets = stats.packets;
         summary.kernel_dropped = kernel_dropped;
+        summary.analysis_dropped = analysis_dropped;
         let mut err = std::io::stderr();
         let _ = writeln!(
             err,
-            "authtap capture: {} packets, {} exchanges, {} findings, {} dropped by the kernel",
-            summary.packets, summary.exchanges, summary.findings, summary.kernel_dropped
+            "authtap capture: {} packets, {} exchanges, {} findings, {} dropped by the kernel, \
+             {} decoded outputs dropped by the full analysis queue",
+            summary.packets,
+            summary.exchanges,
+            summary.findings,
+            summary.kernel_dropped,
+            summary.analysis_dropped
         );
         for note in stats.notes() {
             let _ = writeln!(err, "  note: {note}");

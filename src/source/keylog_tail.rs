@@ -5,8 +5,9 @@
 //! Must not: parse or log the secrets (the `capture::keylog::KeyLog` engine parses them; key log
 //! lines are secrets and never appear in any output or error).
 //! Known limits: polling, not inotify (the caller polls, e.g. every 200 ms, and before deciding a
-//! TLS session is undecryptable); a line longer than `MAX_LINE` without a newline is dropped and
-//! counted; a file that does not exist yet is waited for, not an error.
+//! TLS session is undecryptable); a line longer than `MAX_LINE` is malformed: it is dropped
+//! whole (up to its newline, however many polls that takes) and counted; a file that does not
+//! exist yet is waited for, not an error.
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -35,7 +36,9 @@ pub struct KeylogTail {
     /// File identity (device, inode) to notice replacement.
     ident: Option<(u64, u64)>,
     partial: Vec<u8>,
-    /// Lines dropped because they exceeded `MAX_LINE`.
+    /// Inside an over-long line: everything up to the next newline belongs to it and is dropped.
+    discarding: bool,
+    /// Lines dropped because they exceeded `MAX_LINE` (malformed; counted once per line).
     pub overlong_lines: u64,
     /// Times the file was truncated or replaced and re-read from the start.
     pub restarts: u64,
@@ -48,6 +51,7 @@ impl KeylogTail {
             offset: 0,
             ident: None,
             partial: Vec::new(),
+            discarding: false,
             overlong_lines: 0,
             restarts: 0,
         }
@@ -71,6 +75,7 @@ impl KeylogTail {
             // Replaced or truncated: start over; an unfinished line belonged to the old file.
             self.offset = 0;
             self.partial.clear();
+            self.discarding = false;
             self.restarts += 1;
         }
         self.ident = ident;
@@ -85,21 +90,50 @@ impl KeylogTail {
             .read_to_end(&mut buf)
             .map_err(|e| self.err(e))?;
         self.offset += read as u64;
+        Ok(self.split_lines(&buf))
+    }
+
+    /// Splits freshly read bytes into complete lines (returned) and an unfinished tail (kept in
+    /// `partial`). A line longer than `MAX_LINE` is malformed: it is counted once in
+    /// `overlong_lines` and every byte of it up to and including its newline is discarded, even
+    /// when that newline arrives in a later poll.
+    fn split_lines(&mut self, buf: &[u8]) -> Vec<u8> {
         let mut out = Vec::with_capacity(buf.len() + self.partial.len());
-        let last_nl = buf.iter().rposition(|&b| b == b'\n');
-        match last_nl {
-            Some(pos) => {
-                out.append(&mut self.partial);
-                out.extend_from_slice(&buf[..=pos]);
-                self.partial.extend_from_slice(&buf[pos + 1..]);
+        let mut rest = buf;
+        if self.discarding {
+            match rest.iter().position(|&b| b == b'\n') {
+                Some(pos) => {
+                    rest = rest.get(pos + 1..).unwrap_or_default();
+                    self.discarding = false;
+                }
+                None => return out,
             }
-            None => self.partial.extend_from_slice(&buf),
         }
-        if self.partial.len() > MAX_LINE {
+        while let Some(pos) = rest.iter().position(|&b| b == b'\n') {
+            let (line, after) = rest.split_at(pos + 1);
+            // The cap applies to the content, without its line ending (LF or CRLF).
+            let cr = if pos > 0 {
+                rest.get(pos - 1) == Some(&b'\r')
+            } else {
+                self.partial.last() == Some(&b'\r')
+            };
+            if (self.partial.len() + pos).saturating_sub(usize::from(cr)) > MAX_LINE {
+                self.overlong_lines += 1;
+            } else {
+                out.append(&mut self.partial);
+                out.extend_from_slice(line);
+            }
             self.partial.clear();
+            rest = after;
+        }
+        self.partial.extend_from_slice(rest);
+        // One byte of room for the CR of a CRLF ending; longer is over-long whatever follows.
+        if self.partial.len() > MAX_LINE + 1 {
+            self.partial.clear();
+            self.discarding = true;
             self.overlong_lines += 1;
         }
-        Ok(out)
+        out
     }
 
     fn err(&self, source: std::io::Error) -> TailError {
@@ -168,9 +202,56 @@ mod tests {
     fn overlong_partial_line_is_dropped_and_counted() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let path = dir.path().join("keys.log");
-        std::fs::write(&path, vec![b'a'; MAX_LINE + 1]).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(&path, vec![b'a'; MAX_LINE + 2]).unwrap_or_else(|e| panic!("{e}"));
         let mut tail = KeylogTail::new(&path);
         assert!(tail.poll().unwrap_or_default().is_empty());
+        assert_eq!(tail.overlong_lines, 1);
+    }
+
+    #[test]
+    fn rest_of_an_overlong_line_is_discarded_not_parsed_as_a_new_line() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("keys.log");
+        let mut f = File::create(&path).unwrap_or_else(|e| panic!("{e}"));
+        let mut tail = KeylogTail::new(&path);
+        f.write_all(b"A 1\n").unwrap_or_else(|e| panic!("{e}"));
+        f.write_all(&vec![b'a'; MAX_LINE + 2])
+            .unwrap_or_else(|e| panic!("{e}"));
+        f.flush().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(tail.poll().unwrap_or_default(), b"A 1\n");
+        assert_eq!(tail.overlong_lines, 1);
+        // More of the same line, still without its newline: nothing, and not counted again.
+        f.write_all(b"CLIENT_RANDOM still the old line")
+            .unwrap_or_else(|e| panic!("{e}"));
+        f.flush().unwrap_or_else(|e| panic!("{e}"));
+        assert!(tail.poll().unwrap_or_default().is_empty());
+        // The over-long line ends; only the lines after it come out.
+        f.write_all(b" 00\nB 2\nC 3")
+            .unwrap_or_else(|e| panic!("{e}"));
+        f.flush().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(tail.poll().unwrap_or_default(), b"B 2\n");
+        assert_eq!(tail.overlong_lines, 1);
+        f.write_all(b"\n").unwrap_or_else(|e| panic!("{e}"));
+        f.flush().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(tail.poll().unwrap_or_default(), b"C 3\n");
+    }
+
+    #[test]
+    fn complete_overlong_line_within_one_read_is_dropped() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("keys.log");
+        let mut text = b"A 1\n".to_vec();
+        text.extend(vec![b'x'; MAX_LINE + 1]);
+        text.extend_from_slice(b"\n");
+        let exact = vec![b'y'; MAX_LINE];
+        text.extend_from_slice(&exact);
+        text.extend_from_slice(b"\r\nB 2\n");
+        std::fs::write(&path, &text).unwrap_or_else(|e| panic!("{e}"));
+        let mut tail = KeylogTail::new(&path);
+        let mut want = b"A 1\n".to_vec();
+        want.extend_from_slice(&exact);
+        want.extend_from_slice(b"\r\nB 2\n");
+        assert_eq!(tail.poll().unwrap_or_default(), want);
         assert_eq!(tail.overlong_lines, 1);
     }
 }
