@@ -207,7 +207,7 @@ pub fn explain(
     let header = token
         .jwt
         .as_ref()
-        .map(|j| j.header.clone())
+        .map(|j| (*j.header).clone())
         .or_else(|| compact_header(raw));
     let claims = token
         .jwt

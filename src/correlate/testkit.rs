@@ -64,8 +64,8 @@ pub fn jwt_token(header: Value, claims: Value, role: TokenRole) -> Token {
         format: TokenFormat::Jwt,
         role,
         jwt: Some(Jwt {
-            header,
-            claims,
+            header: header.into(),
+            claims: claims.into(),
             verification,
         }),
     }

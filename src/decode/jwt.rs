@@ -68,8 +68,8 @@ pub fn decode(raw: &str, role: TokenRole) -> Token {
                     let claims = b64_json(c).unwrap_or(Value::Null);
                     token.format = TokenFormat::Jwt;
                     token.jwt = Some(Jwt {
-                        header,
-                        claims,
+                        header: header.into(),
+                        claims: claims.into(),
                         verification: if unsigned {
                             Verification::Unsigned
                         } else {

@@ -232,8 +232,8 @@ mod tests {
             format: crate::model::TokenFormat::Jwt,
             role: TokenRole::Access,
             jwt: Some(crate::model::Jwt {
-                header: serde_json::json!({}),
-                claims: serde_json::json!({"iss": iss, "aud": ["https://x", "https://T.auth0.com/api/v2/"]}),
+                header: serde_json::json!({}).into(),
+                claims: serde_json::json!({"iss": iss, "aud": ["https://x", "https://T.auth0.com/api/v2/"]}).into(),
                 verification: crate::model::Verification::NotVerified,
             }),
         };

@@ -51,8 +51,9 @@ pub enum Verification {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Jwt {
-    pub header: serde_json::Value,
-    pub claims: serde_json::Value,
+    /// Shared, not copied, when a cached token is handed out again.
+    pub header: std::sync::Arc<serde_json::Value>,
+    pub claims: std::sync::Arc<serde_json::Value>,
     pub verification: Verification,
 }
 

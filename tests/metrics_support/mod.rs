@@ -48,8 +48,8 @@ fn jwt(role: TokenRole, claims: serde_json::Value) -> Token {
         format: TokenFormat::Jwt,
         role,
         jwt: Some(Jwt {
-            header: serde_json::json!({"alg": "RS256", "typ": "JWT"}),
-            claims,
+            header: serde_json::json!({"alg": "RS256", "typ": "JWT"}).into(),
+            claims: claims.into(),
             verification: Verification::NotVerified,
         }),
     }

@@ -33,8 +33,8 @@ fn jwt_token(role: TokenRole, claims: serde_json::Value) -> Token {
         format: TokenFormat::Jwt,
         role,
         jwt: Some(Jwt {
-            header: serde_json::json!({"alg": "RS256"}),
-            claims,
+            header: serde_json::json!({"alg": "RS256"}).into(),
+            claims: claims.into(),
             verification: Verification::NotVerified,
         }),
     }
