@@ -94,10 +94,15 @@ async fn serve(args: &[String]) {
     println!("PORT {}", listener.local_addr().unwrap().port());
     std::io::stdout().flush().unwrap();
     let body = Bytes::from(vec![b'x'; 1024]);
+    let mut accepted = 0u64;
     loop {
         let Ok((tcp, _)) = listener.accept().await else {
             continue;
         };
+        accepted += 1;
+        // One line per accepted connection: run.sh counts upstream connections from these.
+        println!("ACCEPTED {accepted}");
+        let _ = std::io::stdout().flush();
         let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
         let body = body.clone();

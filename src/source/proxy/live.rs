@@ -85,12 +85,13 @@ pub struct LiveSummary {
     pub notices: u64,
 }
 
-/// Run until every sender is gone; then flush and return the summary.
+/// Run until every sender is gone; then flush and return the summary. `metrics: None`
+/// (`--metrics-listen off`) skips all metric recording.
 pub fn run(
     rx: Receiver<LiveMsg>,
     mut cfg: LiveConfig,
     stats: Arc<ProxyStats>,
-    metrics: Arc<Metrics>,
+    metrics: Option<Arc<Metrics>>,
 ) -> LiveSummary {
     let mut engine = Engine::new(EngineConfig {
         tenants: cfg.tenants.clone(),
@@ -112,10 +113,12 @@ pub fn run(
                     redactor.register_event(ev);
                 }
                 engine.maintain(ex.started);
-                metrics.set_flows_active(engine.flows_active());
-                let (api, endpoint) = engine.classifier().endpoint(&ex);
-                metrics.observe_exchange(&ex, api, &endpoint);
-                metrics.observe_pushed(&pushed);
+                if let Some(m) = &metrics {
+                    m.set_flows_active(engine.flows_active());
+                    let (api, endpoint) = engine.classifier().endpoint(&ex);
+                    m.observe_exchange(&ex, api, &endpoint);
+                    m.observe_pushed(&pushed);
+                }
                 if let Some(w) = events.as_mut() {
                     if w.exchange(&ex, &redactor).is_err() {
                         note_events_error(&stats);
@@ -172,7 +175,9 @@ pub fn run(
         }
     }
     let last = engine.finish();
-    metrics.observe_findings(&last);
+    if let Some(m) = &metrics {
+        m.observe_findings(&last);
+    }
     summary.findings += last.len() as u64;
     emit_findings(&last, &redactor, &mut events, &cfg.console, &stats);
     if let Some(h) = cfg.har.as_mut() {

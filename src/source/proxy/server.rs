@@ -33,7 +33,9 @@ use super::glob::HostGlobs;
 use super::live::{LiveMsg, Notice};
 use super::rewind::Rewind;
 use super::stats::ProxyStats;
-use super::tap::{ConnFacts, Pending, Side, TapBody, TapCounters, Tapped, TappedResponse};
+use super::tap::{
+    detach_headers, ConnFacts, Pending, Side, TapBody, TapCounters, Tapped, TappedResponse,
+};
 use super::upstream::{tls_version_name, Connector, UpstreamError, UpstreamInfo};
 
 /// Body sent upstream.
@@ -150,19 +152,35 @@ pub async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, permits: Ar
         };
         let _ = stream.set_nodelay(true);
         ProxyStats::inc(&shared.stats.connections_total);
-        shared
-            .stats
-            .connections_active
-            .fetch_add(1, Ordering::Relaxed);
+        let guard = Arc::new(ConnGuard::new(permit, shared.stats.clone()));
         let shared = shared.clone();
-        tokio::spawn(async move {
-            let permit = Arc::new(permit);
-            serve_plain_listener(stream, peer, shared.clone(), permit).await;
-            shared
-                .stats
-                .connections_active
-                .fetch_sub(1, Ordering::Relaxed);
-        });
+        tokio::spawn(serve_plain_listener(stream, peer, shared, guard));
+    }
+}
+
+/// Holds a client connection's `--max-connections` permit and its place in
+/// `connections_active`. Shared (`Arc`) by the connection and any CONNECT tunnel it turns
+/// into, so a blind or intercepted tunnel counts as open until its last task ends.
+pub struct ConnGuard {
+    _permit: OwnedSemaphorePermit,
+    stats: Arc<ProxyStats>,
+}
+
+impl ConnGuard {
+    pub fn new(permit: OwnedSemaphorePermit, stats: Arc<ProxyStats>) -> Self {
+        stats.connections_active.fetch_add(1, Ordering::Relaxed);
+        Self {
+            _permit: permit,
+            stats,
+        }
+    }
+}
+
+impl Drop for ConnGuard {
+    fn drop(&mut self) {
+        self.stats
+            .connections_active
+            .fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -195,7 +213,7 @@ async fn serve_plain_listener(
     stream: TcpStream,
     peer: SocketAddr,
     shared: Arc<Shared>,
-    permit: Arc<OwnedSemaphorePermit>,
+    guard: Arc<ConnGuard>,
 ) {
     let facts = Arc::new(ConnFacts {
         connection: format!("client {peer}"),
@@ -205,8 +223,8 @@ async fn serve_plain_listener(
     let svc = service_fn(move |req: Request<Incoming>| {
         let shared = svc_shared.clone();
         let facts = facts.clone();
-        let permit = permit.clone();
-        async move { Ok::<_, Infallible>(handle_proxy_request(shared, facts, peer, permit, req).await) }
+        let guard = guard.clone();
+        async move { Ok::<_, Infallible>(handle_proxy_request(shared, facts, peer, guard, req).await) }
     });
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
@@ -222,11 +240,11 @@ async fn handle_proxy_request(
     shared: Arc<Shared>,
     facts: Arc<ConnFacts>,
     peer: SocketAddr,
-    permit: Arc<OwnedSemaphorePermit>,
+    guard: Arc<ConnGuard>,
     req: Request<Incoming>,
 ) -> Response<DownBody> {
     if req.method() == Method::CONNECT {
-        return handle_connect(shared, peer, permit, req).await;
+        return handle_connect(shared, peer, guard, req).await;
     }
     let uri = req.uri().clone();
     let (Some(scheme), Some(host)) = (uri.scheme_str(), uri.host()) else {
@@ -252,7 +270,7 @@ async fn handle_proxy_request(
 async fn handle_connect(
     shared: Arc<Shared>,
     peer: SocketAddr,
-    permit: Arc<OwnedSemaphorePermit>,
+    guard: Arc<ConnGuard>,
     req: Request<Incoming>,
 ) -> Response<DownBody> {
     let Some(authority) = req.uri().authority().cloned() else {
@@ -267,7 +285,7 @@ async fn handle_connect(
     if shared.intercept.matches(&host) {
         ProxyStats::inc(&shared.stats.tunnels_intercepted);
         tokio::spawn(async move {
-            let _permit = permit;
+            let _guard = guard;
             match hyper::upgrade::on(req).await {
                 Ok(up) => intercept(shared, peer, host, port, up).await,
                 Err(e) => tracing::debug!(%peer, error = %e, "CONNECT upgrade failed."),
@@ -288,7 +306,7 @@ async fn handle_connect(
     };
     ProxyStats::inc(&shared.stats.tunnels_blind);
     tokio::spawn(async move {
-        let _permit = permit;
+        let _guard = guard;
         let up = match hyper::upgrade::on(req).await {
             Ok(up) => up,
             Err(e) => {
@@ -522,7 +540,7 @@ async fn forward(
                 method: parts.method.clone(),
                 uri: uri.clone(),
                 version: client_version,
-                request_headers: parts.headers.clone(),
+                request_headers: detach_headers(&parts.headers),
                 request_body: Default::default(),
                 response: None,
                 error: None,
@@ -564,7 +582,7 @@ async fn forward(
                         TappedResponse {
                             status: rparts.status,
                             version: rparts.version,
-                            headers: rparts.headers.clone(),
+                            headers: detach_headers(&rparts.headers),
                             body: Default::default(),
                         },
                     );
