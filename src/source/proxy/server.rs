@@ -530,6 +530,10 @@ async fn forward(
     let (mut parts, body) = req.into_parts();
     let client_version = parts.version;
     strip_hop_by_hop(&mut parts.headers);
+    // The parsed head is a slice of the client connection's read buffer. Forward (and tap) a
+    // copy that owns its bytes, so nothing points into that buffer once the head is parsed and
+    // hyper reuses it for the next read instead of allocating a new one per request.
+    parts.headers = detach_headers(&parts.headers);
     let pending = tap.then(|| {
         Pending::new(
             shared.live_tx.clone(),
@@ -540,7 +544,7 @@ async fn forward(
                 method: parts.method.clone(),
                 uri: uri.clone(),
                 version: client_version,
-                request_headers: detach_headers(&parts.headers),
+                request_headers: parts.headers.clone(),
                 request_body: Default::default(),
                 response: None,
                 error: None,
