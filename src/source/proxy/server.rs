@@ -184,12 +184,13 @@ impl Drop for ConnGuard {
     }
 }
 
-/// Drive a hyper connection future, asking it to finish gracefully when draining starts and
+/// Drive a hyper connection future (boxed), asking it to finish gracefully when draining starts and
 /// dropping it when the phase reaches `STOPPED`.
 macro_rules! drive {
     ($conn:expr, $phase:expr) => {{
-        let conn = $conn;
-        tokio::pin!(conn);
+        // Boxed: the task then holds a pointer, and the allocation is exactly the size of the
+        // connection type in use (h1 or h2), not the largest of them.
+        let mut conn = Box::pin($conn);
         let mut phase: watch::Receiver<u8> = $phase;
         let mut draining = false;
         loop {
@@ -285,9 +286,8 @@ async fn handle_connect(
     if shared.intercept.matches(&host) {
         ProxyStats::inc(&shared.stats.tunnels_intercepted);
         tokio::spawn(async move {
-            let _guard = guard;
             match hyper::upgrade::on(req).await {
-                Ok(up) => intercept(shared, peer, host, port, up).await,
+                Ok(up) => intercept(shared, guard, peer, host, port, up).await,
                 Err(e) => tracing::debug!(%peer, error = %e, "CONNECT upgrade failed."),
             }
         });
@@ -349,8 +349,12 @@ fn client_rejection(err: &std::io::Error) -> Option<&'static str> {
     }
 }
 
+/// The TLS handshake of an intercepted tunnel. The connection is then served by a task of its
+/// own (`spawn_serve`), so the handshake's state (~10 KiB of futures) is freed instead of staying
+/// in the task for the connection's whole life.
 async fn intercept(
     shared: Arc<Shared>,
+    guard: Arc<ConnGuard>,
     peer: SocketAddr,
     host: String,
     port: u16,
@@ -377,7 +381,7 @@ async fn intercept(
             connection: format!("client {peer} CONNECT {host}:{port}"),
             ..ConnFacts::default()
         });
-        serve_inner(shared, stream, facts, "http", authority, false).await;
+        spawn_serve(shared, guard, stream, facts, "http", authority, false);
         return;
     }
     let acceptor =
@@ -442,7 +446,25 @@ async fn intercept(
         client_alpn: alpn,
         intercepted_tls: true,
     });
-    serve_inner(shared, tls, facts, "https", authority, h2).await;
+    spawn_serve(shared, guard, tls, facts, "https", authority, h2);
+}
+
+/// Serve an intercepted stream on a new task that holds the connection's guard.
+fn spawn_serve<T>(
+    shared: Arc<Shared>,
+    guard: Arc<ConnGuard>,
+    io: T,
+    facts: Arc<ConnFacts>,
+    scheme: &'static str,
+    authority: String,
+    h2: bool,
+) where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    tokio::spawn(async move {
+        let _guard = guard;
+        serve_inner(shared, io, facts, scheme, authority, h2).await;
+    });
 }
 
 /// Serve HTTP/1.1 or HTTP/2 on an intercepted stream, forwarding to `scheme://authority`.
