@@ -45,7 +45,10 @@ mod tests {
         let fresh = dir.path().join("events.jsonl");
         let mut f = create(&fresh).expect("create");
         f.write_all(b"x").expect("write");
-        let mode = std::fs::metadata(&fresh).expect("meta").permissions().mode();
+        let mode = std::fs::metadata(&fresh)
+            .expect("meta")
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
 
         let old = dir.path().join("old.har");
