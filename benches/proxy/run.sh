@@ -4,9 +4,11 @@
 # Measures, in one run:
 #   - latency at low load (1 connection, sequential requests), direct and through authtap,
 #     alternated LAT_ROUNDS times (the median round is compared; every round is listed);
-#   - throughput with CONNS connections: direct, authtap, mitmdump;
+#   - throughput with CONNS connections: direct and authtap alternated TP_ROUNDS times (median
+#     ratio), then mitmdump;
 #   - metrics overhead: authtap with metrics on and with `--metrics-listen off`, alternated
-#     MET_ROUNDS times; throughput and proxy CPU time (user+sys, all threads) per request;
+#     MET_ROUNDS times (the order flips each round); throughput and proxy CPU time (user+sys,
+#     all threads) per request; the median round's overhead is compared with the target;
 #   - authtap's peak RSS while 1,000 connections are busy (VmHWM of the proxy process).
 # Writes benches/proxy/RESULTS.md (all five issue-5 target lines plus the issue-6 line) and prints it.
 #
@@ -14,7 +16,7 @@
 #   Runs unattended: builds authtap and the load generator in release, installs mitmproxy into a
 #   venv with pip when it is missing (skipped, and said so, when that fails).
 # Env: DUR (seconds per throughput run, default 10), CONNS (default 32), LAT_DUR (default 5),
-#      LAT_ROUNDS (default 3), MET_ROUNDS (default 2), C1K_DUR (default DUR), SKIP_MITM=1,
+#      LAT_ROUNDS (default 3), TP_ROUNDS (default 2), MET_ROUNDS (default 3), C1K_DUR (default DUR), SKIP_MITM=1,
 #      MITM_VENV (default /tmp/authtap-mitm-venv), AUTHTAP_BIN + LOADGEN_BIN (skip the build),
 #      RESULTS (output file, default benches/proxy/RESULTS.md).
 set -euo pipefail
@@ -24,8 +26,9 @@ DUR=${DUR:-10}
 CONNS=${CONNS:-32}
 LAT_DUR=${LAT_DUR:-5}
 LAT_ROUNDS=${LAT_ROUNDS:-3}
-MET_ROUNDS=${MET_ROUNDS:-2}
-if [[ "${1:-}" == "--quick" ]]; then DUR=3; LAT_DUR=2; LAT_ROUNDS=1; MET_ROUNDS=1; fi
+MET_ROUNDS=${MET_ROUNDS:-3}
+TP_ROUNDS=${TP_ROUNDS:-2}
+if [[ "${1:-}" == "--quick" ]]; then DUR=3; LAT_DUR=2; LAT_ROUNDS=1; MET_ROUNDS=1; TP_ROUNDS=1; fi
 C1K_DUR=${C1K_DUR:-$DUR}
 RESULTS=${RESULTS:-$ROOT/benches/proxy/RESULTS.md}
 W=$(mktemp -d /tmp/authtap-bench.XXXXXX)
@@ -125,36 +128,44 @@ for i in $(seq "$LAT_ROUNDS"); do
 done
 [[ -n "$MITMDUMP" ]] && run lat_mitm "127.0.0.1:$MP" "$W/mitm/mitmproxy-ca-cert.pem" 1 "$LAT_DUR"
 
-echo "== throughput, $CONNS connections"
-run tp_direct "" "$W/upstream-ca.pem" "$CONNS" "$DUR"
-run_cpu tp_authtap "$APID" "127.0.0.1:$AP" "$CONNS" "$DUR"
+echo "== throughput, $CONNS connections, $TP_ROUNDS rounds"
+for i in $(seq "$TP_ROUNDS"); do
+  run "tp_direct_$i" "" "$W/upstream-ca.pem" "$CONNS" "$DUR"
+  run_cpu "tp_authtap_$i" "$APID" "127.0.0.1:$AP" "$CONNS" "$DUR"
+done
 [[ -n "$MITMDUMP" ]] && run tp_mitm "127.0.0.1:$MP" "$W/mitm/mitmproxy-ca-cert.pem" "$CONNS" "$DUR"
 
 echo "== metrics overhead: metrics on vs --metrics-listen off, $MET_ROUNDS rounds"
 for i in $(seq "$MET_ROUNDS"); do
-  run_cpu "met_off_$i" "$NPID" "127.0.0.1:$NP" "$CONNS" "$DUR"
-  run_cpu "met_on_$i" "$APID" "127.0.0.1:$AP" "$CONNS" "$DUR"
+  if (( i % 2 )); then
+    run_cpu "met_off_$i" "$NPID" "127.0.0.1:$NP" "$CONNS" "$DUR"
+    run_cpu "met_on_$i" "$APID" "127.0.0.1:$AP" "$CONNS" "$DUR"
+  else
+    run_cpu "met_on_$i" "$APID" "127.0.0.1:$AP" "$CONNS" "$DUR"
+    run_cpu "met_off_$i" "$NPID" "127.0.0.1:$NP" "$CONNS" "$DUR"
+  fi
 done
 kill "$NPID" 2>/dev/null || true
 
 echo "== authtap RSS with 1000 concurrent connections"
 rss_before=$(awk '/VmRSS/{print $2}' "/proc/$APID/status")
+up_before=$(grep -c ACCEPTED "$W/upstream.out" || true)
 run c1000_authtap "127.0.0.1:$AP" "$W/ca/authtap-ca.pem" 1000 "$C1K_DUR"
 rss_peak=$(awk '/VmHWM/{print $2}' "/proc/$APID/status")
 rss_after=$(awk '/VmRSS/{print $2}' "/proc/$APID/status")
 mitm_peak=""
 [[ -n "$MITMDUMP" ]] && mitm_peak=$(awk '/VmHWM/{print $2}' "/proc/$MPID/status")
 curl -s "http://127.0.0.1:$AM/metrics" > "$W/metrics.txt" || true
-upstream_conns=$(grep -c ACCEPTED "$W/upstream.out" || true)
+upstream_conns=$(( $(grep -c ACCEPTED "$W/upstream.out" || true) - up_before ))
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 
 python3 - "$W" "$rss_before" "$rss_peak" "$rss_after" "${mitm_peak:-}" "$CONNS" "$DUR" \
   "$LAT_ROUNDS" "$MET_ROUNDS" "$LOAD_START" "$LOAD_END" "$upstream_conns" "$(getconf CLK_TCK)" \
-  "$RESULTS" "$MITM_NOTE" "$LAT_DUR" <<'PY'
+  "$RESULTS" "$MITM_NOTE" "$LAT_DUR" "$TP_ROUNDS" <<'PY'
 import json, sys, os, datetime, statistics
 (W, before, peak, after, mitm_peak, conns, dur, lat_rounds, met_rounds, load_start, load_end,
- upstream_conns, clk_tck, results, mitm_note, lat_dur) = sys.argv[1:17]
-lat_rounds, met_rounds, clk_tck = int(lat_rounds), int(met_rounds), int(clk_tck)
+ upstream_conns, clk_tck, results, mitm_note, lat_dur, tp_rounds) = sys.argv[1:18]
+lat_rounds, met_rounds, clk_tck, tp_rounds = int(lat_rounds), int(met_rounds), int(clk_tck), int(tp_rounds)
 def j(n):
     p = os.path.join(W, n + ".json")
     if not os.path.exists(p):
@@ -172,7 +183,14 @@ for i in range(1, lat_rounds + 1):
     d, a = j(f"lat_direct_{i}"), j(f"lat_authtap_{i}")
     if d and a:
         lat.append((d, a, (a["p50_us"] - d["p50_us"]) / 1000, (a["p99_us"] - d["p99_us"]) / 1000))
-lm, td, ta, tm, c1k = j("lat_mitm"), j("tp_direct"), j("tp_authtap"), j("tp_mitm"), j("c1000_authtap")
+tp = []
+for i in range(1, tp_rounds + 1):
+    d, a = j(f"tp_direct_{i}"), j(f"tp_authtap_{i}")
+    if d and a:
+        tp.append((d, a, a["rps"] / max(d["rps"], 1e-9)))
+tpmed = sorted(tp, key=lambda r: r[2])[len(tp) // 2] if tp else None
+td, ta = (tpmed[0], tpmed[1]) if tpmed else (None, None)
+lm, tm, c1k = j("lat_mitm"), j("tp_mitm"), j("c1000_authtap")
 L = []
 L.append("# Proxy benchmark results\n")
 L.append(f"Generated by `benches/proxy/run.sh` on {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; "
@@ -182,7 +200,8 @@ L.append("Setup: keep-alive HTTPS/1.1 GETs with a 1 KiB response body; client `b
          "(Rust, hyper, 1 worker thread, release build) → proxy (authtap intercepting with a minted leaf, or mitmdump) → "
          "local rustls upstream (HTTP/1.1 + h2, 1 worker thread). "
          f"Latency: 1 connection, sequential requests, {lat_dur} s per run, direct and authtap alternated {lat_rounds}×. "
-         f"Throughput: {conns} connections for {dur} s each, after 1 s warm-up.\n")
+         f"Throughput: {conns} connections for {dur} s each, after 1 s warm-up; direct and authtap alternated "
+         f"{tp_rounds}× (the median round is shown).\n")
 L.append("| path | throughput (req/s) | errors | p50 latency (µs) | p99 latency (µs) |")
 L.append("|---|---:|---:|---:|---:|")
 med = sorted(lat, key=lambda r: r[3])[len(lat) // 2] if lat else None
@@ -210,25 +229,27 @@ L.append(f"- Peak RSS with 1,000 concurrent connections: {peak_mib:.1f} MiB (tar
 if c1k:
     L.append(f"  (1,000-connection run: {c1k['rps']:.0f} req/s, {c1k['errors']} errors, p99 {c1k['p99_us']} µs; "
              f"RSS before {int(before)/1024:.1f} MiB, after {int(after)/1024:.1f} MiB; "
-             f"upstream TLS connections accepted over the whole run: {upstream_conns})")
-on_rps, off_rps, on_cpu, off_cpu, on_req, off_req = [], [], 0.0, 0.0, 0, 0
+             f"upstream TLS connections opened by authtap during it: {upstream_conns})")
+met = []
 for i in range(1, met_rounds + 1):
     a, b = j(f"met_on_{i}"), j(f"met_off_{i}")
     ca, cb = cpu(f"met_on_{i}"), cpu(f"met_off_{i}")
-    if a and b and ca is not None and cb is not None:
-        on_rps.append(a["rps"]); off_rps.append(b["rps"])
+    if a and b and ca is not None and cb is not None and a.get("sent") and b.get("sent"):
         # The CPU ticks cover the warm-up too, so divide by every answered request (`sent`).
-        on_cpu += ca; off_cpu += cb
-        on_req += a.get("sent", a["requests"]); off_req += b.get("sent", b["requests"])
-if on_rps and off_rps and on_req and off_req:
-    tp_on, tp_off = statistics.mean(on_rps), statistics.mean(off_rps)
-    us_on, us_off = 1e6 * on_cpu / on_req, 1e6 * off_cpu / off_req
-    tp_cost = 100 * (tp_off / max(tp_on, 1e-9) - 1)
-    cpu_cost = 100 * (us_on / max(us_off, 1e-9) - 1)
-    worst = max(tp_cost, cpu_cost)
-    L.append(f"- Metrics overhead (issue 6, target ≤ 5%): throughput {tp_on:.0f} req/s with metrics vs "
-             f"{tp_off:.0f} without ({tp_cost:+.1f}% cost); proxy CPU {us_on:.1f} µs/request with vs "
-             f"{us_off:.1f} without ({cpu_cost:+.1f}%): {ok(worst <= 5)}")
+        us_on, us_off = 1e6 * ca / a["sent"], 1e6 * cb / b["sent"]
+        met.append((a["rps"], b["rps"], us_on, us_off,
+                    100 * (b["rps"] / max(a["rps"], 1e-9) - 1), 100 * (us_on / max(us_off, 1e-9) - 1)))
+if met:
+    m = sorted(met, key=lambda r: r[5])[len(met) // 2]
+    L.append(f"- Metrics overhead (issue 6, target ≤ 5%; median of {len(met)} alternated rounds by CPU cost): "
+             f"proxy CPU {m[2]:.1f} µs/request with metrics vs {m[3]:.1f} with `--metrics-listen off` "
+             f"({m[5]:+.1f}%); throughput {m[0]:.0f} vs {m[1]:.0f} req/s ({m[4]:+.1f}% cost): {ok(m[5] <= 5)}")
+    L.append("  (rounds, CPU cost %: " + ", ".join(f"{r[5]:+.1f}" for r in met) +
+             "; throughput cost %: " + ", ".join(f"{r[4]:+.1f}" for r in met) + ")")
+if tp:
+    L.append("")
+    L.append("Throughput rounds (direct → authtap req/s): " +
+             "; ".join(f"{d['rps']:.0f} → {a['rps']:.0f} ({100*r:.0f}%)" for d, a, r in tp))
 L.append("")
 if lat:
     L.append("Latency rounds (direct p50/p99 → authtap p50/p99, µs; added p50/p99, ms):")
