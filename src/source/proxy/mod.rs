@@ -123,7 +123,9 @@ impl ProxyConfig {
             drain_timeout: Duration::from_secs(10),
             max_header_bytes: 64 * 1024,
             leaf_cache: 1024,
-            tap_queue: 4096,
+            // ~17 ms of analysis at full speed; bounds the memory held by queued records (each
+            // ~2-3 KiB with a 1 KiB body) when analysis falls behind. Overflow is counted.
+            tap_queue: 1024,
             flush_every: Duration::from_secs(5),
             flow_cap: 10_000,
             console: Console::Discard,
