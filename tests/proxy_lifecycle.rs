@@ -155,3 +155,13 @@ async fn events_and_har_files_are_private() {
         assert_eq!(mode & 0o777, 0o600, "{name} has mode {:o}", mode & 0o777);
     }
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn proxy_opts_out_of_transparent_huge_pages() {
+    assert!(authtap::source::proxy::disable_huge_pages());
+    assert_eq!(
+        rustix::thread::transparent_huge_pages_are_disabled().ok(),
+        Some(true)
+    );
+}
