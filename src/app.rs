@@ -150,7 +150,8 @@ impl Analysis {
 pub fn analyze(mut cfg: AnalyzeConfig) -> anyhow::Result<Outcome> {
     let har_out = match &cfg.har_out {
         Some(path) => Some(HarWriter::new(BufWriter::new(
-            File::create(path).with_context(|| format!("creating {}", path.display()))?,
+            crate::sink::private_file::create(path)
+                .with_context(|| format!("creating {}", path.display()))?,
         ))?),
         None => None,
     };

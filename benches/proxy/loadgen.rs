@@ -5,7 +5,8 @@
 //! `loadgen run --url URL --ca PEM [--proxy ADDR] [--connections N] [--duration S] [--warmup S]`
 //! opens N keep-alive HTTPS/1.1 connections (through the proxy with CONNECT, or direct to
 //! 127.0.0.1) and sends sequential GETs on each; prints one JSON line with throughput and latency
-//! percentiles. Latency samples are capped at 4 M per run.
+//! percentiles (`requests`: measured after warm-up; `sent`: every answered request, warm-up
+//! included). Latency samples are capped at 4 M per run.
 #![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)]
 
 use std::convert::Infallible;
@@ -94,10 +95,15 @@ async fn serve(args: &[String]) {
     println!("PORT {}", listener.local_addr().unwrap().port());
     std::io::stdout().flush().unwrap();
     let body = Bytes::from(vec![b'x'; 1024]);
+    let mut accepted = 0u64;
     loop {
         let Ok((tcp, _)) = listener.accept().await else {
             continue;
         };
+        accepted += 1;
+        // One line per accepted connection: run.sh counts upstream connections from these.
+        println!("ACCEPTED {accepted}");
+        let _ = std::io::stdout().flush();
         let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
         let body = body.clone();
@@ -205,7 +211,7 @@ async fn run(args: &[String]) {
         tasks.push(tokio::spawn(async move {
             let mut samples: Vec<u32> = Vec::new();
             let mut errors = 0u64;
-            let mut bytes = 0u64;
+            let mut sent = 0u64;
             let mut send = None;
             while Instant::now() < end {
                 if send.is_none() {
@@ -226,10 +232,7 @@ async fn run(args: &[String]) {
                 let t0 = Instant::now();
                 let ok = match s.send_request(req).await {
                     Ok(resp) => match resp.into_body().collect().await {
-                        Ok(b) => {
-                            bytes += b.to_bytes().len() as u64;
-                            true
-                        }
+                        Ok(b) => b.to_bytes().len() == 1024 || path != "/1k",
                         Err(_) => false,
                     },
                     Err(_) => false,
@@ -239,19 +242,22 @@ async fn run(args: &[String]) {
                     send = None;
                     continue;
                 }
+                sent += 1;
                 if t0 >= measure_from && t0 < end && samples.len() < per_task_cap {
                     samples.push(t0.elapsed().as_micros().min(u32::MAX as u128) as u32);
                 }
             }
-            (samples, errors, bytes)
+            (samples, errors, sent)
         }));
     }
     let mut all = Vec::new();
     let mut errors = 0;
+    let mut sent = 0;
     for t in tasks {
-        let (s, e, _) = t.await.unwrap();
+        let (s, e, n) = t.await.unwrap();
         all.extend(s);
         errors += e;
+        sent += n;
     }
     all.sort_unstable();
     let pct = |p: f64| -> u32 {
@@ -262,7 +268,7 @@ async fn run(args: &[String]) {
         all.get(i).copied().unwrap_or(0)
     };
     println!(
-        "{{\"connections\":{conns},\"requests\":{},\"errors\":{errors},\"rps\":{:.1},\"p50_us\":{},\"p90_us\":{},\"p99_us\":{},\"max_us\":{}}}",
+        "{{\"connections\":{conns},\"requests\":{},\"sent\":{sent},\"errors\":{errors},\"rps\":{:.1},\"p50_us\":{},\"p90_us\":{},\"p99_us\":{},\"max_us\":{}}}",
         all.len(),
         all.len() as f64 / duration.as_secs_f64(),
         pct(0.5),

@@ -86,7 +86,8 @@ pub struct AnalyzeArgs {
 pub struct ProxyArgs {
     #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
     pub listen: String,
-    #[arg(long, default_value = "127.0.0.1:9464", value_name = "ADDR")]
+    /// Where /metrics and /healthz listen, or `off` for no listener and no metric recording.
+    #[arg(long, default_value = "127.0.0.1:9464", value_name = "ADDR|off")]
     pub metrics_listen: String,
     /// Host glob to intercept (default: *.auth0.com plus every --tenant). Repeatable.
     #[arg(long, value_name = "GLOB")]

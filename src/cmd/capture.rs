@@ -118,7 +118,7 @@ mod imp {
                 Box::new(std::io::stdout())
             } else {
                 Box::new(std::io::BufWriter::new(
-                    std::fs::File::create(spec)
+                    crate::sink::private_file::create(std::path::Path::new(spec))
                         .with_context(|| format!("creating events file {spec}"))?,
                 ))
             };

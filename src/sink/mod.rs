@@ -3,5 +3,6 @@
 pub mod events;
 pub mod har;
 pub mod json;
+pub mod private_file;
 pub mod prometheus;
 pub mod terminal;

@@ -46,7 +46,9 @@ pub struct HarFile {
 
 impl HarFile {
     pub fn create(path: &Path) -> io::Result<Self> {
-        let file = Shared(Arc::new(Mutex::new(BufWriter::new(File::create(path)?))));
+        let file = Shared(Arc::new(Mutex::new(BufWriter::new(
+            crate::sink::private_file::create(path)?,
+        ))));
         let writer = HarWriter::new(file.clone())?;
         let mut this = Self {
             writer: Some(writer),

@@ -6,6 +6,9 @@
 //! written (memory stays flat; the engine's own tables are capped by `EngineConfig::flow_cap`).
 //! The queue feeding it is bounded; the proxy drops (and counts) records when it is full.
 //! Findings print through `sink::terminal::render_finding`, the same shape `analyze` uses.
+//! On Linux the thread lowers its own scheduling priority (nice +10): when the CPUs are busy,
+//! forwarding threads win the CPU and analysis catches up later (its queue is bounded and
+//! drops are counted), which keeps analysis out of the proxy's latency tail.
 
 use std::io::Write;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
@@ -85,13 +88,19 @@ pub struct LiveSummary {
     pub notices: u64,
 }
 
-/// Run until every sender is gone; then flush and return the summary.
+/// Run until every sender is gone; then flush and return the summary. `metrics: None`
+/// (`--metrics-listen off`) skips all metric recording.
 pub fn run(
     rx: Receiver<LiveMsg>,
     mut cfg: LiveConfig,
     stats: Arc<ProxyStats>,
-    metrics: Arc<Metrics>,
+    metrics: Option<Arc<Metrics>>,
 ) -> LiveSummary {
+    if !lower_priority() {
+        tracing::debug!(
+            "could not lower the analysis thread's priority; it runs at normal priority"
+        );
+    }
     let mut engine = Engine::new(EngineConfig {
         tenants: cfg.tenants.clone(),
         jwks: Vec::new(),
@@ -112,10 +121,12 @@ pub fn run(
                     redactor.register_event(ev);
                 }
                 engine.maintain(ex.started);
-                metrics.set_flows_active(engine.flows_active());
-                let (api, endpoint) = engine.classifier().endpoint(&ex);
-                metrics.observe_exchange(&ex, api, &endpoint);
-                metrics.observe_pushed(&pushed);
+                if let Some(m) = &metrics {
+                    m.set_flows_active(engine.flows_active());
+                    let (api, endpoint) = engine.classifier().endpoint(&ex);
+                    m.observe_exchange(&ex, api, &endpoint);
+                    m.observe_pushed(&pushed);
+                }
                 if let Some(w) = events.as_mut() {
                     if w.exchange(&ex, &redactor).is_err() {
                         note_events_error(&stats);
@@ -172,7 +183,9 @@ pub fn run(
         }
     }
     let last = engine.finish();
-    metrics.observe_findings(&last);
+    if let Some(m) = &metrics {
+        m.observe_findings(&last);
+    }
     summary.findings += last.len() as u64;
     emit_findings(&last, &redactor, &mut events, &cfg.console, &stats);
     if let Some(h) = cfg.har.as_mut() {
@@ -184,6 +197,25 @@ pub fn run(
         let _ = w.flush();
     }
     summary
+}
+
+/// Nice value of the analysis thread (Linux): forwarding threads keep the default 0.
+pub const ANALYSIS_NICE: i32 = 10;
+
+/// Lower the calling thread's priority to `ANALYSIS_NICE` (never raises it: a thread already
+/// nicer stays so); false if the platform or the kernel refused.
+#[cfg(target_os = "linux")]
+fn lower_priority() -> bool {
+    let tid = rustix::thread::gettid();
+    match rustix::process::getpriority_process(Some(tid)) {
+        Ok(current) if current >= ANALYSIS_NICE => true,
+        _ => rustix::process::setpriority_process(Some(tid), ANALYSIS_NICE).is_ok(),
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_priority() -> bool {
+    false
 }
 
 fn note_har_error(stats: &ProxyStats) {
@@ -366,5 +398,27 @@ pub fn to_exchange(t: Tapped, index: usize, body_cap: usize) -> Exchange {
             }),
         },
         notes,
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod priority_tests {
+    #[test]
+    fn lowering_priority_applies_to_the_calling_thread_only() {
+        let before = rustix::process::getpriority_process(None).unwrap_or(0);
+        let (nice, ok) = std::thread::spawn(|| {
+            let ok = super::lower_priority();
+            let tid = rustix::thread::gettid();
+            (
+                rustix::process::getpriority_process(Some(tid)).unwrap_or(0),
+                ok,
+            )
+        })
+        .join()
+        .unwrap_or((0, false));
+        assert!(ok, "setpriority refused");
+        assert!(nice >= super::ANALYSIS_NICE, "nice {nice}");
+        let after = rustix::process::getpriority_process(None).unwrap_or(0);
+        assert_eq!(before, after, "the calling thread keeps its priority");
     }
 }

@@ -1,6 +1,7 @@
 //! A stream wrapper that replays bytes already read (peeked) before reading more from the inner
 //! stream. Used after CONNECT to look at the first byte (TLS or plain HTTP) without losing it.
-//! Owns nothing but the replay buffer (at most what one peek read, ≤ 4 KiB).
+//! Owns nothing but the replay buffer: exactly the bytes one peek read (≤ 4 KiB), freed as soon
+//! as they have been replayed (a long-lived tunnel must not keep a 4 KiB scratch buffer).
 
 use std::io;
 use std::pin::Pin;
@@ -29,8 +30,8 @@ impl<T: AsyncRead + Unpin> Rewind<T> {
         }
         let mut buf = vec![0u8; 4096];
         let n = self.inner.read(&mut buf).await?;
-        buf.truncate(n);
-        self.prefix = Bytes::from(buf);
+        // Keep only what was read; the scratch buffer is freed here.
+        self.prefix = Bytes::copy_from_slice(buf.get(..n).unwrap_or(&[]));
         Ok(self.prefix.first().copied())
     }
 }
@@ -46,6 +47,10 @@ impl<T: AsyncRead + Unpin> AsyncRead for Rewind<T> {
             let n = this.prefix.len().min(buf.remaining());
             buf.put_slice(this.prefix.get(..n).unwrap_or(&[]));
             this.prefix.advance(n);
+            if this.prefix.is_empty() {
+                // Release the allocation (an advanced-to-empty `Bytes` still holds it).
+                this.prefix = Bytes::new();
+            }
             return Poll::Ready(Ok(()));
         }
         Pin::new(&mut this.inner).poll_read(cx, buf)

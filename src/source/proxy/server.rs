@@ -33,7 +33,9 @@ use super::glob::HostGlobs;
 use super::live::{LiveMsg, Notice};
 use super::rewind::Rewind;
 use super::stats::ProxyStats;
-use super::tap::{ConnFacts, Pending, Side, TapBody, TapCounters, Tapped, TappedResponse};
+use super::tap::{
+    detach_headers, ConnFacts, Pending, Side, TapBody, TapCounters, Tapped, TappedResponse,
+};
 use super::upstream::{tls_version_name, Connector, UpstreamError, UpstreamInfo};
 
 /// Body sent upstream.
@@ -150,28 +152,45 @@ pub async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, permits: Ar
         };
         let _ = stream.set_nodelay(true);
         ProxyStats::inc(&shared.stats.connections_total);
-        shared
-            .stats
-            .connections_active
-            .fetch_add(1, Ordering::Relaxed);
+        let guard = Arc::new(ConnGuard::new(permit, shared.stats.clone()));
         let shared = shared.clone();
-        tokio::spawn(async move {
-            let permit = Arc::new(permit);
-            serve_plain_listener(stream, peer, shared.clone(), permit).await;
-            shared
-                .stats
-                .connections_active
-                .fetch_sub(1, Ordering::Relaxed);
-        });
+        tokio::spawn(serve_plain_listener(stream, peer, shared, guard));
     }
 }
 
-/// Drive a hyper connection future, asking it to finish gracefully when draining starts and
+/// Holds a client connection's `--max-connections` permit and its place in
+/// `connections_active`. Shared (`Arc`) by the connection and any CONNECT tunnel it turns
+/// into, so a blind or intercepted tunnel counts as open until its last task ends.
+pub struct ConnGuard {
+    _permit: OwnedSemaphorePermit,
+    stats: Arc<ProxyStats>,
+}
+
+impl ConnGuard {
+    pub fn new(permit: OwnedSemaphorePermit, stats: Arc<ProxyStats>) -> Self {
+        stats.connections_active.fetch_add(1, Ordering::Relaxed);
+        Self {
+            _permit: permit,
+            stats,
+        }
+    }
+}
+
+impl Drop for ConnGuard {
+    fn drop(&mut self) {
+        self.stats
+            .connections_active
+            .fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Drive a hyper connection future (boxed), asking it to finish gracefully when draining starts and
 /// dropping it when the phase reaches `STOPPED`.
 macro_rules! drive {
     ($conn:expr, $phase:expr) => {{
-        let conn = $conn;
-        tokio::pin!(conn);
+        // Boxed: the task then holds a pointer, and the allocation is exactly the size of the
+        // connection type in use (h1 or h2), not the largest of them.
+        let mut conn = Box::pin($conn);
         let mut phase: watch::Receiver<u8> = $phase;
         let mut draining = false;
         loop {
@@ -195,7 +214,7 @@ async fn serve_plain_listener(
     stream: TcpStream,
     peer: SocketAddr,
     shared: Arc<Shared>,
-    permit: Arc<OwnedSemaphorePermit>,
+    guard: Arc<ConnGuard>,
 ) {
     let facts = Arc::new(ConnFacts {
         connection: format!("client {peer}"),
@@ -205,8 +224,8 @@ async fn serve_plain_listener(
     let svc = service_fn(move |req: Request<Incoming>| {
         let shared = svc_shared.clone();
         let facts = facts.clone();
-        let permit = permit.clone();
-        async move { Ok::<_, Infallible>(handle_proxy_request(shared, facts, peer, permit, req).await) }
+        let guard = guard.clone();
+        async move { Ok::<_, Infallible>(handle_proxy_request(shared, facts, peer, guard, req).await) }
     });
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
@@ -222,11 +241,11 @@ async fn handle_proxy_request(
     shared: Arc<Shared>,
     facts: Arc<ConnFacts>,
     peer: SocketAddr,
-    permit: Arc<OwnedSemaphorePermit>,
+    guard: Arc<ConnGuard>,
     req: Request<Incoming>,
 ) -> Response<DownBody> {
     if req.method() == Method::CONNECT {
-        return handle_connect(shared, peer, permit, req).await;
+        return handle_connect(shared, peer, guard, req).await;
     }
     let uri = req.uri().clone();
     let (Some(scheme), Some(host)) = (uri.scheme_str(), uri.host()) else {
@@ -252,7 +271,7 @@ async fn handle_proxy_request(
 async fn handle_connect(
     shared: Arc<Shared>,
     peer: SocketAddr,
-    permit: Arc<OwnedSemaphorePermit>,
+    guard: Arc<ConnGuard>,
     req: Request<Incoming>,
 ) -> Response<DownBody> {
     let Some(authority) = req.uri().authority().cloned() else {
@@ -267,9 +286,8 @@ async fn handle_connect(
     if shared.intercept.matches(&host) {
         ProxyStats::inc(&shared.stats.tunnels_intercepted);
         tokio::spawn(async move {
-            let _permit = permit;
             match hyper::upgrade::on(req).await {
-                Ok(up) => intercept(shared, peer, host, port, up).await,
+                Ok(up) => intercept(shared, guard, peer, host, port, up).await,
                 Err(e) => tracing::debug!(%peer, error = %e, "CONNECT upgrade failed."),
             }
         });
@@ -288,7 +306,7 @@ async fn handle_connect(
     };
     ProxyStats::inc(&shared.stats.tunnels_blind);
     tokio::spawn(async move {
-        let _permit = permit;
+        let _guard = guard;
         let up = match hyper::upgrade::on(req).await {
             Ok(up) => up,
             Err(e) => {
@@ -331,8 +349,12 @@ fn client_rejection(err: &std::io::Error) -> Option<&'static str> {
     }
 }
 
+/// The TLS handshake of an intercepted tunnel. The connection is then served by a task of its
+/// own (`spawn_serve`), so the handshake's state (~10 KiB of futures) is freed instead of staying
+/// in the task for the connection's whole life.
 async fn intercept(
     shared: Arc<Shared>,
+    guard: Arc<ConnGuard>,
     peer: SocketAddr,
     host: String,
     port: u16,
@@ -359,7 +381,7 @@ async fn intercept(
             connection: format!("client {peer} CONNECT {host}:{port}"),
             ..ConnFacts::default()
         });
-        serve_inner(shared, stream, facts, "http", authority, false).await;
+        spawn_serve(shared, guard, stream, facts, "http", authority, false);
         return;
     }
     let acceptor =
@@ -424,7 +446,25 @@ async fn intercept(
         client_alpn: alpn,
         intercepted_tls: true,
     });
-    serve_inner(shared, tls, facts, "https", authority, h2).await;
+    spawn_serve(shared, guard, tls, facts, "https", authority, h2);
+}
+
+/// Serve an intercepted stream on a new task that holds the connection's guard.
+fn spawn_serve<T>(
+    shared: Arc<Shared>,
+    guard: Arc<ConnGuard>,
+    io: T,
+    facts: Arc<ConnFacts>,
+    scheme: &'static str,
+    authority: String,
+    h2: bool,
+) where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    tokio::spawn(async move {
+        let _guard = guard;
+        serve_inner(shared, io, facts, scheme, authority, h2).await;
+    });
 }
 
 /// Serve HTTP/1.1 or HTTP/2 on an intercepted stream, forwarding to `scheme://authority`.
@@ -512,6 +552,10 @@ async fn forward(
     let (mut parts, body) = req.into_parts();
     let client_version = parts.version;
     strip_hop_by_hop(&mut parts.headers);
+    // The parsed head is a slice of the client connection's read buffer. Forward (and tap) a
+    // copy that owns its bytes, so nothing points into that buffer once the head is parsed and
+    // hyper reuses it for the next read instead of allocating a new one per request.
+    parts.headers = detach_headers(&parts.headers);
     let pending = tap.then(|| {
         Pending::new(
             shared.live_tx.clone(),
@@ -564,7 +608,7 @@ async fn forward(
                         TappedResponse {
                             status: rparts.status,
                             version: rparts.version,
-                            headers: rparts.headers.clone(),
+                            headers: detach_headers(&rparts.headers),
                             body: Default::default(),
                         },
                     );

@@ -4,8 +4,10 @@
 //! Owns `TapBody` (a pass-through `http_body::Body`) and `Pending` (the join point of one
 //! exchange; when its last reference drops, the record is sent). Must never block or slow the
 //! data path: the hand-off is a non-blocking `try_send` on a bounded queue, and a full queue is
-//! counted as a drop. Known limit: the copy is raw (still content-encoded); the analysis thread
-//! decodes it.
+//! counted as a drop. Header maps are copied with `detach_headers`, so a record waiting in the
+//! queue holds only its own bytes, never hyper's or h2's whole read buffer (a clone of a parsed
+//! `HeaderMap` shares that buffer and would pin ~8 KiB per queued record). Known limit: the copy
+//! is raw (still content-encoded); the analysis thread decodes it.
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -71,6 +73,26 @@ pub struct TappedResponse {
     pub version: Version,
     pub headers: HeaderMap,
     pub body: Captured,
+}
+
+/// A copy of `h` whose values own their bytes.
+///
+/// Values parsed by hyper (and h2) are slices of the connection's read buffer; cloning the map
+/// would keep that whole buffer alive for as long as the record waits for analysis. The copy
+/// costs one small allocation per value.
+pub fn detach_headers(h: &HeaderMap) -> HeaderMap {
+    let mut out = HeaderMap::with_capacity(h.len());
+    for (name, value) in h {
+        let mut copy = match http::HeaderValue::from_bytes(value.as_bytes()) {
+            Ok(v) => v,
+            // Unreachable for a value that was already valid; keep the shared one rather than
+            // lose the header.
+            Err(_) => value.clone(),
+        };
+        copy.set_sensitive(value.is_sensitive());
+        out.append(name.clone(), copy);
+    }
+    out
 }
 
 /// Shared counters of the tap (read by metrics).
@@ -350,6 +372,26 @@ mod tests {
         assert!(rec.request_body.complete);
         assert_eq!(rec.request_body.seen, 25);
         assert_eq!(counters.sent.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn detached_headers_keep_names_values_and_order_without_sharing() {
+        let buf = bytes::Bytes::from_static(b"bearer-abc");
+        let mut h = HeaderMap::new();
+        h.append(
+            "authorization",
+            http::HeaderValue::from_maybe_shared(buf.clone()).expect("value"),
+        );
+        h.append("x-a", http::HeaderValue::from_static("1"));
+        h.append("x-a", http::HeaderValue::from_static("2"));
+        let d = detach_headers(&h);
+        assert_eq!(d.len(), 3);
+        let all: Vec<_> = d.get_all("x-a").iter().map(|v| v.as_bytes()).collect();
+        assert_eq!(all, vec![&b"1"[..], &b"2"[..]]);
+        let auth = d.get("authorization").expect("authorization");
+        assert_eq!(auth.as_bytes(), b"bearer-abc");
+        // The copy lives elsewhere than the original buffer.
+        assert_ne!(auth.as_bytes().as_ptr(), buf.as_ptr());
     }
 
     #[tokio::test]

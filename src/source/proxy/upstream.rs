@@ -4,7 +4,11 @@
 //!
 //! Must not ever disable certificate verification. Connect errors are typed (`UpstreamError`) so
 //! the proxy can answer 502 with an explanation. Known limits: no upstream proxy chaining, no
-//! client certificates, Happy Eyeballs is a plain in-order fallback over resolved addresses.
+//! client certificates, Happy Eyeballs is a plain in-order fallback over resolved addresses. An
+//! upstream that offers h2 is multiplexed over one pooled connection; an HTTP/1.1-only upstream
+//! gets up to one connection per concurrently busy client request (bounded by
+//! `--max-connections`; idle ones beyond `pool_idle_per_host` are closed). There is no separate
+//! per-host cap on busy HTTP/1.1 upstream connections yet.
 
 use std::collections::HashMap;
 use std::future::Future;
