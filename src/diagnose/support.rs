@@ -226,7 +226,8 @@ mod tests {
 
     #[test]
     fn iss_host_is_read_without_url_parsing() {
-        let t = |iss: &str| crate::model::Token {
+        let t = |iss: &str| {
+            crate::model::Token {
             raw: String::new(),
             fingerprint: String::new(),
             format: crate::model::TokenFormat::Jwt,
@@ -236,6 +237,7 @@ mod tests {
                 claims: serde_json::json!({"iss": iss, "aud": ["https://x", "https://T.auth0.com/api/v2/"]}).into(),
                 verification: crate::model::Verification::NotVerified,
             }),
+        }
         };
         assert_eq!(
             iss_host(&t("https://Login.Example.com/")).as_deref(),

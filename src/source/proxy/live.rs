@@ -13,7 +13,7 @@
 use std::io::Write;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use http::{HeaderMap, Version};
 
@@ -110,7 +110,17 @@ pub fn run(
     let mut events = cfg.events.take().map(EventsWriter::new);
     let mut summary = LiveSummary::default();
     let mut index = 0usize;
+    let mut next_checkpoint = Instant::now() + cfg.flush_every;
     loop {
+        if Instant::now() >= next_checkpoint {
+            // On a timer, busy or idle (a long busy run must not wait for a quiet moment).
+            next_checkpoint = Instant::now() + cfg.flush_every;
+            if let Some(h) = cfg.har.as_mut() {
+                if h.checkpoint().is_err() {
+                    note_har_error(&stats);
+                }
+            }
+        }
         match rx.recv_timeout(cfg.flush_every) {
             Ok(LiveMsg::Exchange(t)) => {
                 let ex = to_exchange(*t, index, cfg.body_cap);
@@ -170,11 +180,6 @@ pub fn run(
                 }
             }
             Err(RecvTimeoutError::Timeout) => {
-                if let Some(h) = cfg.har.as_mut() {
-                    if h.checkpoint().is_err() {
-                        note_har_error(&stats);
-                    }
-                }
                 if let Some(w) = events.as_mut() {
                     let _ = w.flush();
                 }
