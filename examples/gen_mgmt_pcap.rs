@@ -6,7 +6,12 @@
 //! `Authorization: Bearer <JWT>`; a mix of GET/PATCH/POST on /api/v2/users with 200/201/401/403/429
 //! answers; one data segment per message plus a pure ACK every 8th call. The sizes are tuned to
 //! about 530 bytes per packet and 880 requests per MB. Deterministic (no randomness).
-#![allow(clippy::print_stdout, clippy::print_stderr, clippy::unwrap_used)]
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    clippy::unwrap_used,
+    clippy::too_many_arguments
+)]
 
 use std::io::{BufWriter, Write};
 

@@ -3,6 +3,7 @@
 //! synthetic files for BOM, base64, gzip, key order and the reorder window; plus the HAR writer
 //! round trip. Expected entry counts for the corpus are computed here with `serde_json::Value`,
 //! never hard-coded. Corpus tests skip with a printed reason when ../shared/corpus is missing.
+#![allow(clippy::unwrap_used)]
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -7,6 +7,7 @@
 //! The registry is filled as 10,000 flows of a busy tenant would fill it: 300 endpoint
 //! templates × methods × status classes, every failure reason, scope mismatches for 120 scopes,
 //! token issuance for every grant/format, and both histograms.
+#![allow(clippy::print_stderr)]
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 

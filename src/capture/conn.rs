@@ -61,12 +61,16 @@ pub trait HttpSession {
     fn close(&mut self, ts: Micros, out: &mut Vec<HttpPair>);
 }
 
+/// Makes the TLS layer of one connection.
+pub type TlsFactory = fn(&ConnMeta) -> Box<dyn TlsSession>;
+/// Makes the HTTP/2 layer of one connection; arguments: connection, URL scheme (`http`/`https`).
+pub type Http2Factory = fn(&ConnMeta, &'static str) -> Box<dyn HttpSession>;
+
 /// Factories for the optional layers. Plain function pointers keep the config `Copy`.
 #[derive(Clone, Copy, Default)]
 pub struct Plugins {
-    pub tls: Option<fn(&ConnMeta) -> Box<dyn TlsSession>>,
-    /// Arguments: connection, URL scheme (`http`/`https`).
-    pub http2: Option<fn(&ConnMeta, &'static str) -> Box<dyn HttpSession>>,
+    pub tls: Option<TlsFactory>,
+    pub http2: Option<Http2Factory>,
 }
 
 impl std::fmt::Debug for Plugins {
@@ -392,7 +396,7 @@ impl<'a> StreamSink<ConnCtx<'a>> for Conn {
             let tls = match dir {
                 Dir::ClientToServer => is_tls_start(data),
                 // Mid-stream TLS seen from the server first: a handshake or application record.
-                Dir::ServerToClient => matches!(data, [0x16 | 0x17 | 0x15 | 0x14, 0x03, 0..=4, ..]),
+                Dir::ServerToClient => matches!(data, [0x14..=0x17, 0x03, 0..=4, ..]),
             };
             if tls {
                 ctx.stats.tls_sessions += 1;
@@ -509,7 +513,8 @@ enum Hello {
         sni: Option<String>,
         alpn: Option<String>,
     },
-    NotHello,
+    /// Not a TLS ClientHello.
+    Other,
 }
 
 /// Read SNI and the first ALPN protocol from a TLS ClientHello (first handshake message, which
@@ -533,14 +538,14 @@ fn parse_client_hello(data: &[u8]) -> Hello {
         at += 5 + len;
     }
     if data.first() != Some(&0x16) {
-        return Hello::NotHello;
+        return Hello::Other;
     }
     let mut r = Reader { d: &hs, at: 0 };
     let Some(kind) = r.u8() else {
         return Hello::NeedMore;
     };
     if kind != 1 {
-        return Hello::NotHello;
+        return Hello::Other;
     }
     let Some(len) = r.u24() else {
         return Hello::NeedMore;
@@ -671,7 +676,7 @@ mod tests {
             _ => panic!("not parsed"),
         }
         assert!(matches!(parse_client_hello(&h[..20]), Hello::NeedMore));
-        assert!(matches!(parse_client_hello(b"GET /"), Hello::NotHello));
+        assert!(matches!(parse_client_hello(b"GET /"), Hello::Other));
         for n in 0..h.len() {
             let _ = parse_client_hello(&h[..n]);
         }

@@ -48,6 +48,8 @@ pub struct HttpPair {
 
 /// What reading a capture yields: exchanges, and TLS sessions that could not be decrypted
 /// (so the engine can say which evidence is missing).
+// Exchanges are nearly every output; boxing them would cost an allocation each.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum CaptureOutput {
     Exchange(Exchange),

@@ -181,6 +181,8 @@ pub struct ApiCall {
 }
 
 /// What an exchange means to Auth0.
+// API calls are nearly every event; boxing the large variants would cost an allocation each.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum EventKind {
     Authorize(AuthorizeRequest),
