@@ -25,6 +25,10 @@ use base64::Engine as _;
 use ring::aead;
 use std::io::{BufWriter, Write};
 
+#[path = "../support/pcap_writer.rs"]
+mod pcap_writer;
+use pcap_writer::{Layout, PcapWriter as Pcap};
+
 const TENANT: &str = "tenant.eu.auth0.com";
 const MSS: usize = 1448;
 
@@ -52,82 +56,10 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-fn csum(data: &[u8], init: u32) -> u16 {
-    let mut s = init;
-    for c in data.chunks(2) {
-        s += u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
-    }
-    while s > 0xffff {
-        s = (s & 0xffff) + (s >> 16);
-    }
-    !(s as u16)
-}
-
-struct Pcap<W: Write> {
-    w: W,
-    ts: u64,
-    frames: u64,
-    bytes: u64,
-}
-
-impl<W: Write> Pcap<W> {
-    fn new(mut w: W) -> Self {
-        w.write_all(&0xa1b2c3d4u32.to_le_bytes()).unwrap();
-        w.write_all(&2u16.to_le_bytes()).unwrap();
-        w.write_all(&4u16.to_le_bytes()).unwrap();
-        w.write_all(&[0; 8]).unwrap();
-        w.write_all(&65535u32.to_le_bytes()).unwrap();
-        w.write_all(&1u32.to_le_bytes()).unwrap();
-        Pcap {
-            w,
-            ts: 1_767_225_600_000_000,
-            frames: 0,
-            bytes: 24,
-        }
-    }
-
-    fn tcp(&mut self, src: &Side, dst: &Side, flags: u8, payload: &[u8]) {
-        let mut f = Vec::with_capacity(54 + payload.len());
-        // dst MAC 02:00:00:00:00:01 (not lo's 00:..:00: the IP stack ignores it), src ...:02.
-        f.extend([0x02, 0, 0, 0, 0, 1, 0x02, 0, 0, 0, 0, 2, 0x08, 0x00]);
-        let ip_len = 20 + 20 + payload.len();
-        let id = (self.frames & 0xffff) as u16;
-        let mut ip = vec![0x45, 0, (ip_len >> 8) as u8, ip_len as u8];
-        ip.extend(id.to_be_bytes());
-        ip.extend([0x40, 0, 64, 6, 0, 0]);
-        ip.extend(src.addr.0);
-        ip.extend(dst.addr.0);
-        let c = csum(&ip, 0);
-        ip[10..12].copy_from_slice(&c.to_be_bytes());
-        let mut tcp = Vec::with_capacity(20 + payload.len());
-        tcp.extend(src.addr.1.to_be_bytes());
-        tcp.extend(dst.addr.1.to_be_bytes());
-        tcp.extend(src.seq.to_be_bytes());
-        tcp.extend(if flags & 0x10 != 0 { dst.seq } else { 0 }.to_be_bytes());
-        tcp.extend([0x50, flags, 0x01, 0xf5, 0, 0, 0, 0]);
-        tcp.extend_from_slice(payload);
-        let mut pseudo = 0u32;
-        for c in src.addr.0.chunks(2).chain(dst.addr.0.chunks(2)) {
-            pseudo += u32::from(u16::from_be_bytes([c[0], c[1]]));
-        }
-        pseudo += 6 + tcp.len() as u32;
-        let c = csum(&tcp, pseudo);
-        tcp[16..18].copy_from_slice(&c.to_be_bytes());
-        f.extend(ip);
-        f.extend(tcp);
-        self.ts += 20;
-        for h in [
-            ((self.ts / 1_000_000) as u32).to_le_bytes(),
-            ((self.ts % 1_000_000) as u32).to_le_bytes(),
-            (f.len() as u32).to_le_bytes(),
-            (f.len() as u32).to_le_bytes(),
-        ] {
-            self.w.write_all(&h).unwrap();
-        }
-        self.w.write_all(&f).unwrap();
-        self.frames += 1;
-        self.bytes += 16 + f.len() as u64;
-    }
+/// One frame from `from` to `to`; the ACK number is sent only with the ACK flag.
+fn tcp<W: Write>(p: &mut Pcap<W>, from: &Side, to: &Side, flags: u8, payload: &[u8]) {
+    let ack = if flags & 0x10 != 0 { to.seq } else { 0 };
+    p.tcp(from.addr, to.addr, from.seq, ack, flags, payload);
 }
 
 /// Record protection of one direction.
@@ -215,10 +147,10 @@ struct Conn {
 fn send<W: Write>(p: &mut Pcap<W>, from: &mut Side, to: &mut Side, data: &[u8]) {
     let n = data.len().div_ceil(MSS);
     for (i, chunk) in data.chunks(MSS).enumerate() {
-        p.tcp(from, to, 0x18, chunk);
+        tcp(p, from, to, 0x18, chunk);
         from.seq = from.seq.wrapping_add(chunk.len() as u32);
         if i % 2 == 1 || i + 1 == n {
-            p.tcp(to, from, 0x10, &[]);
+            tcp(p, to, from, 0x10, &[]);
         }
     }
 }
@@ -314,11 +246,11 @@ fn open_conn<W: Write>(p: &mut Pcap<W>, rng: &mut Rng, n: u32, keylog: &mut impl
         rec_seq: 0,
     };
     // TCP handshake.
-    p.tcp(&c, &s, 0x02, &[]);
+    tcp(p, &c, &s, 0x02, &[]);
     c.seq = c.seq.wrapping_add(1);
-    p.tcp(&s, &c, 0x12, &[]);
+    tcp(p, &s, &c, 0x12, &[]);
     s.seq = s.seq.wrapping_add(1);
-    p.tcp(&c, &s, 0x10, &[]);
+    tcp(p, &c, &s, 0x10, &[]);
     let ch = c.seal(22, &client_hello(rng, &random, tls13, alpn));
     c.rec_seq = 0;
     send(p, &mut c, &mut s, &ch);
@@ -738,11 +670,11 @@ fn exchange<W: Write>(p: &mut Pcap<W>, rng: &mut Rng, conn: &mut Conn, tokens: &
 fn close<W: Write>(p: &mut Pcap<W>, mut c: Conn) {
     let alert = c.c.seal(21, &[1, 0]);
     send(p, &mut c.c, &mut c.s, &alert);
-    p.tcp(&c.c, &c.s, 0x11, &[]);
+    tcp(p, &c.c, &c.s, 0x11, &[]);
     c.c.seq = c.c.seq.wrapping_add(1);
-    p.tcp(&c.s, &c.c, 0x11, &[]);
+    tcp(p, &c.s, &c.c, 0x11, &[]);
     c.s.seq = c.s.seq.wrapping_add(1);
-    p.tcp(&c.c, &c.s, 0x10, &[]);
+    tcp(p, &c.c, &c.s, 0x10, &[]);
 }
 
 fn main() {
@@ -755,10 +687,16 @@ fn main() {
         std::process::exit(2);
     }
     let want: u64 = args[2].parse().unwrap_or(200_000);
-    let mut p = Pcap::new(BufWriter::with_capacity(
-        1 << 20,
-        std::fs::File::create(&args[0]).unwrap(),
-    ));
+    let mut p = Pcap::new(
+        BufWriter::with_capacity(1 << 20, std::fs::File::create(&args[0]).unwrap()),
+        Layout {
+            // dst 02:00:00:00:00:01 is not lo's MAC, so the IP stack ignores replayed frames.
+            macs: ([0x02, 0, 0, 0, 0, 1], [0x02, 0, 0, 0, 0, 2]),
+            window: 0x01f5,
+            step_us: 20,
+            snaplen: 65535,
+        },
+    );
     let mut keylog = BufWriter::new(std::fs::File::create(&args[1]).unwrap());
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let tokens: Vec<String> = (0..8)
@@ -780,7 +718,7 @@ fn main() {
             close(&mut p, c);
         }
     }
-    p.w.flush().unwrap();
+    p.flush();
     keylog.flush().unwrap();
     println!(
         "packets={} connections={n} exchanges={exchanges} bytes={}",

@@ -13,6 +13,10 @@
 use authtap::capture::tls::{cipher::seal13, keys};
 use std::io::{BufWriter, Write};
 
+#[path = "../support/pcap_writer.rs"]
+mod pcap_writer;
+use pcap_writer::{Layout, PcapWriter as Pcap};
+
 struct Rng(u64);
 impl Rng {
     fn next(&mut self) -> u64 {
@@ -27,100 +31,6 @@ impl Rng {
             *x = self.next() as u8;
         }
         b
-    }
-}
-
-fn csum(data: &[u8], init: u32) -> u16 {
-    let mut s = init;
-    for c in data.chunks(2) {
-        s += u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
-    }
-    while s > 0xffff {
-        s = (s & 0xffff) + (s >> 16);
-    }
-    !(s as u16)
-}
-
-struct Pcap<W: Write> {
-    w: W,
-    ts: u64,
-    bytes: u64,
-}
-
-impl<W: Write> Pcap<W> {
-    fn new(mut w: W) -> Self {
-        w.write_all(&0xa1b2c3d4u32.to_le_bytes()).unwrap();
-        w.write_all(&2u16.to_le_bytes()).unwrap();
-        w.write_all(&4u16.to_le_bytes()).unwrap();
-        w.write_all(&[0; 8]).unwrap();
-        w.write_all(&262144u32.to_le_bytes()).unwrap();
-        w.write_all(&1u32.to_le_bytes()).unwrap();
-        Pcap {
-            w,
-            ts: 1_767_225_600_000_000,
-            bytes: 24,
-        }
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn tcp(
-        &mut self,
-        src: ([u8; 4], u16),
-        dst: ([u8; 4], u16),
-        seq: u32,
-        ack: u32,
-        flags: u8,
-        payload: &[u8],
-    ) {
-        let mut f = Vec::with_capacity(54 + payload.len());
-        f.extend([0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x08, 0x00]);
-        let ip_len = 20 + 20 + payload.len();
-        let mut ip = vec![
-            0x45,
-            0,
-            (ip_len >> 8) as u8,
-            ip_len as u8,
-            0,
-            0,
-            0x40,
-            0,
-            64,
-            6,
-            0,
-            0,
-        ];
-        ip.extend(src.0);
-        ip.extend(dst.0);
-        let c = csum(&ip, 0);
-        ip[10..12].copy_from_slice(&c.to_be_bytes());
-        let mut tcp = Vec::with_capacity(20 + payload.len());
-        tcp.extend(src.1.to_be_bytes());
-        tcp.extend(dst.1.to_be_bytes());
-        tcp.extend(seq.to_be_bytes());
-        tcp.extend(ack.to_be_bytes());
-        tcp.extend([0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
-        tcp.extend_from_slice(payload);
-        let mut pseudo = 0u32;
-        for c in src.0.chunks(2).chain(dst.0.chunks(2)) {
-            pseudo += u32::from(u16::from_be_bytes([c[0], c[1]]));
-        }
-        pseudo += 6 + tcp.len() as u32;
-        let c = csum(&tcp, pseudo);
-        tcp[16..18].copy_from_slice(&c.to_be_bytes());
-        f.extend(ip);
-        f.extend(tcp);
-        self.ts += 37;
-        let hdr = [
-            ((self.ts / 1_000_000) as u32).to_le_bytes(),
-            ((self.ts % 1_000_000) as u32).to_le_bytes(),
-            (f.len() as u32).to_le_bytes(),
-            (f.len() as u32).to_le_bytes(),
-        ];
-        for h in hdr {
-            self.w.write_all(&h).unwrap();
-        }
-        self.w.write_all(&f).unwrap();
-        self.bytes += 16 + f.len() as u64;
     }
 }
 
@@ -379,10 +289,15 @@ fn main() {
         .cloned()
         .unwrap_or_else(|| "tls-bench.keys".into());
     let size_mb: u64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(300);
-    let mut p = Pcap::new(BufWriter::with_capacity(
-        1 << 20,
-        std::fs::File::create(&out).unwrap(),
-    ));
+    let mut p = Pcap::new(
+        BufWriter::with_capacity(1 << 20, std::fs::File::create(&out).unwrap()),
+        Layout {
+            macs: ([0x02, 0, 0, 0, 0, 2], [0x02, 0, 0, 0, 0, 1]),
+            window: 0xffff,
+            step_us: 37,
+            snaplen: 262144,
+        },
+    );
     let mut keylog = BufWriter::new(std::fs::File::create(&keys_path).unwrap());
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let token = format!(
@@ -421,7 +336,7 @@ fn main() {
         c.c.seq = c.c.seq.wrapping_add(1);
         p.tcp(c.s.addr, c.c.addr, c.s.seq, c.c.seq, 0x11, &[]);
     }
-    p.w.flush().unwrap();
+    p.flush();
     keylog.flush().unwrap();
     eprintln!(
         "wrote {out}: {} bytes, {n} connections, {exchanges} exchanges; keys in {keys_path}",
