@@ -88,8 +88,9 @@ mod imp {
     use crate::capture::pipeline::{CaptureStats, Pipeline, PipelineConfig};
     use crate::capture::CaptureOutput;
     use crate::engine::{Engine, EngineConfig};
-    use crate::model::{Exchange, Finding};
+    use crate::model::Finding;
     use crate::redact::Redactor;
+    use crate::sink::events::EventsWriter;
     use crate::sink::prometheus::server;
     use crate::source::handoff::{handoff, HandoffRx};
     use crate::source::keylog_tail::KeylogTail;
@@ -107,57 +108,17 @@ mod imp {
     const HANDOFF_ITEMS: usize = 256;
     const HANDOFF_EVERY: Duration = Duration::from_millis(5);
 
-    /// `--events` destination: JSON lines, redacted.
-    struct Events {
-        out: Box<dyn Write + Send>,
-    }
-
-    impl Events {
-        fn open(spec: &str) -> anyhow::Result<Self> {
-            let out: Box<dyn Write + Send> = if spec == "-" {
-                Box::new(std::io::stdout())
-            } else {
-                Box::new(std::io::BufWriter::new(
-                    crate::sink::private_file::create(std::path::Path::new(spec))
-                        .with_context(|| format!("creating events file {spec}"))?,
-                ))
-            };
-            Ok(Self { out })
-        }
-
-        fn exchange(&mut self, ex: &Exchange, r: &Redactor) -> std::io::Result<()> {
-            let v = serde_json::json!({
-                "type": "exchange",
-                "v": 1,
-                "input": ex.input,
-                "index": ex.index,
-                "time": ex.started,
-                "duration_ms": ex.duration_ms,
-                "method": ex.request.method,
-                "url": r.url(&ex.request.url),
-                "status": ex.status(),
-                "http_version": ex.request.http_version,
-                "tls": ex.origin.tls,
-                "server": ex.origin.server_addr,
-                "notes": ex.notes.iter().map(|n| r.scrub(n)).collect::<Vec<_>>(),
-            });
-            self.line(&v)
-        }
-
-        fn finding(&mut self, f: &Finding, r: &Redactor) -> std::io::Result<()> {
-            let mut v = serde_json::to_value(crate::sink::json::finding(f, r))
-                .unwrap_or(serde_json::Value::Null);
-            if let Some(obj) = v.as_object_mut() {
-                obj.insert("type".into(), "finding".into());
-                obj.insert("v".into(), 1.into());
-            }
-            self.line(&v)
-        }
-
-        fn line(&mut self, v: &serde_json::Value) -> std::io::Result<()> {
-            serde_json::to_writer(&mut self.out, v)?;
-            self.out.write_all(b"\n")
-        }
+    /// `--events` destination (`-` is stdout): the shared JSON-lines writer, redacted.
+    fn open_events(spec: &str) -> anyhow::Result<EventsWriter<Box<dyn Write + Send>>> {
+        let out: Box<dyn Write + Send> = if spec == "-" {
+            Box::new(std::io::stdout())
+        } else {
+            Box::new(std::io::BufWriter::new(
+                crate::sink::private_file::create(std::path::Path::new(spec))
+                    .with_context(|| format!("creating events file {spec}"))?,
+            ))
+        };
+        Ok(EventsWriter::new(out))
     }
 
     /// Everything downstream of the pipeline.
@@ -165,7 +126,7 @@ mod imp {
         engine: Engine,
         metrics: Arc<Metrics>,
         redactor: Redactor,
-        events: Option<Events>,
+        events: Option<EventsWriter<Box<dyn Write + Send>>>,
         findings_to_stdout: bool,
         summary: CaptureSummary,
     }
@@ -233,7 +194,7 @@ mod imp {
 
         fn flush(&mut self) -> anyhow::Result<()> {
             if let Some(e) = &mut self.events {
-                e.out.flush().context("flushing --events")?;
+                e.flush().context("flushing --events")?;
             }
             Ok(())
         }
@@ -380,7 +341,7 @@ mod imp {
         let mut tail = args.keylog.as_ref().map(KeylogTail::new);
         let mut pipeline = Pipeline::new(0, PipelineConfig::default());
         let events = match &args.events {
-            Some(spec) => Some(Events::open(spec)?),
+            Some(spec) => Some(open_events(spec)?),
             None => None,
         };
         let sinks = Sinks {
