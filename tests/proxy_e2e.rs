@@ -87,18 +87,7 @@ async fn non_intercepted_host_keeps_its_own_certificate() {
     let mut buf = [0u8; 256];
     let n = tcp.read(&mut buf).await.unwrap();
     assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
-    let mut roots = rustls::RootCertStore::empty();
-    let pem = std::fs::read(&up.ca_pem_path).unwrap();
-    for c in rustls_pemfile::certs(&mut pem.as_slice()) {
-        roots.add(c.unwrap()).unwrap();
-    }
-    let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
+    let cfg = client_config(&up.ca_pem_path, &[]);
     let tls = tokio_rustls::TlsConnector::from(Arc::new(cfg))
         .connect(OTHER.try_into().unwrap(), tcp)
         .await

@@ -61,18 +61,7 @@ async fn tunnels_count_as_active_connections_while_open() {
     let blind = connect_tunnel(&proxy, OTHER, port).await;
     // An intercepted tunnel with a finished TLS handshake (served by its own task).
     let tcp = connect_tunnel(&proxy, TENANT, port).await;
-    let mut roots = rustls::RootCertStore::empty();
-    let pem = std::fs::read(scratch.path("ca").join("authtap-ca.pem")).unwrap();
-    for c in rustls_pemfile::certs(&mut pem.as_slice()) {
-        roots.add(c.unwrap()).unwrap();
-    }
-    let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
+    let cfg = client_config(&scratch.path("ca").join("authtap-ca.pem"), &[]);
     let intercepted = tokio_rustls::TlsConnector::from(Arc::new(cfg))
         .connect(TENANT.try_into().unwrap(), tcp)
         .await
