@@ -154,3 +154,89 @@ fn proxy_opts_out_of_transparent_huge_pages() {
         Some(true)
     );
 }
+
+/// `authtap proxy` as users run it: for the default one-thread runtime and for `--workers 2`, it
+/// starts, prints its address, forwards through a blind tunnel, and exits 0 on SIGTERM.
+/// `--workers 0` is refused by the argument parser (exit 2).
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn binary_runs_with_one_or_several_workers_and_stops_on_sigterm() {
+    use std::process::Stdio;
+    use tokio::io::AsyncBufReadExt;
+
+    let bin = env!("CARGO_BIN_EXE_authtap");
+    let refused = std::process::Command::new(bin)
+        .args(["proxy", "--workers", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2), "{refused:?}");
+
+    // A plain TCP echo-less target for the tunnel: it accepts and answers one line.
+    let target = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let target_port = target.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = target.accept().await {
+            let _ = s.write_all(b"hello from target\n").await;
+        }
+    });
+
+    for workers in ["1", "2"] {
+        let scratch = Scratch::new();
+        let mut child = tokio::process::Command::new(bin)
+            .args([
+                "proxy",
+                "--listen",
+                "127.0.0.1:0",
+                "--metrics-listen",
+                "off",
+            ])
+            .args(["--workers", workers, "--ca-dir"])
+            .arg(scratch.path("ca"))
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        let addr = loop {
+            let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+                .await
+                .expect("proxy prints its address")
+                .unwrap()
+                .expect("proxy exited early");
+            if let Some(rest) = line.strip_prefix("authtap proxy listening on http://") {
+                break rest.split_whitespace().next().unwrap().to_string();
+            }
+        };
+        let mut s = TcpStream::connect(&addr).await.unwrap();
+        let req = format!(
+            "CONNECT 127.0.0.1:{target_port} HTTP/1.1\r\nHost: 127.0.0.1:{target_port}\r\n\r\n"
+        );
+        s.write_all(req.as_bytes()).await.unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 256];
+        while !String::from_utf8_lossy(&got).contains("hello from target") {
+            let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf))
+                .await
+                .expect("tunnel answers")
+                .unwrap();
+            assert!(
+                n > 0,
+                "tunnel closed early: {}",
+                String::from_utf8_lossy(&got)
+            );
+            got.extend_from_slice(&buf[..n]);
+        }
+        assert!(
+            String::from_utf8_lossy(&got).starts_with("HTTP/1.1 200"),
+            "{got:?}"
+        );
+        drop(s);
+        let pid = rustix::process::Pid::from_raw(child.id().unwrap() as i32).unwrap();
+        rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+        let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+            .await
+            .expect("proxy stops after SIGTERM")
+            .unwrap();
+        assert_eq!(status.code(), Some(0), "--workers {workers}");
+    }
+}

@@ -114,6 +114,10 @@ pub struct ProxyArgs {
     /// Bytes of each body copied for analysis.
     #[arg(long, default_value_t = 1 << 20)]
     pub body_cap: usize,
+    /// Threads that forward traffic. 1 (the default) runs every connection on one thread, which
+    /// costs the least CPU per request; analysis always has its own thread.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub workers: u16,
     #[arg(long)]
     pub include_secrets: bool,
 }

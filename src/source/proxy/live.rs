@@ -8,10 +8,12 @@
 //! Findings print through `sink::terminal::render_finding`, the same shape `analyze` uses.
 //! On Linux the thread lowers its own scheduling priority (nice +10): when the CPUs are busy,
 //! forwarding threads win the CPU and analysis catches up later (its queue is bounded and
-//! drops are counted), which keeps analysis out of the proxy's latency tail.
+//! drops are counted), which keeps analysis out of the proxy's latency tail. While busy it
+//! drains the queue and then pauses `BUSY_PAUSE` instead of parking on it, so forwarding threads
+//! do not pay a wake-up per record; the events stream is flushed whenever the queue is drained.
 
 use std::io::Write;
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -111,6 +113,7 @@ pub fn run(
     let mut summary = LiveSummary::default();
     let mut index = 0usize;
     let mut next_checkpoint = Instant::now() + cfg.flush_every;
+    let mut busy = false;
     loop {
         if Instant::now() >= next_checkpoint {
             // On a timer, busy or idle (a long busy run must not wait for a quiet moment).
@@ -121,8 +124,31 @@ pub fn run(
                 }
             }
         }
-        match rx.recv_timeout(cfg.flush_every) {
-            Ok(LiveMsg::Exchange(t)) => {
+        let msg = match rx.try_recv() {
+            Ok(m) => m,
+            Err(TryRecvError::Disconnected) => break,
+            Err(TryRecvError::Empty) => {
+                // The queue is drained: a good moment to flush the events stream.
+                if let Some(w) = events.as_mut() {
+                    let _ = w.flush();
+                }
+                if busy {
+                    // Busy: let records pile up for a moment instead of parking on the queue,
+                    // which would make every forwarded request pay a futex wake-up.
+                    busy = false;
+                    std::thread::sleep(BUSY_PAUSE);
+                    continue;
+                }
+                match rx.recv_timeout(cfg.flush_every) {
+                    Ok(m) => m,
+                    Err(RecvTimeoutError::Timeout) => continue,
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+            }
+        };
+        busy = true;
+        match msg {
+            LiveMsg::Exchange(t) => {
                 let ex = to_exchange(*t, index, cfg.body_cap);
                 index += 1;
                 summary.exchanges += 1;
@@ -155,12 +181,8 @@ pub fn run(
                     &stats,
                 );
                 summary.findings += pushed.findings.len() as u64;
-                if let Some(w) = events.as_mut() {
-                    // Live consumers (tail -f, tests) see each exchange promptly.
-                    let _ = w.flush();
-                }
             }
-            Ok(LiveMsg::Notice(n)) => {
+            LiveMsg::Notice(n) => {
                 summary.notices += 1;
                 let mut out = cfg.console.writer();
                 let _ = writeln!(
@@ -179,12 +201,6 @@ pub fn run(
                     }
                 }
             }
-            Err(RecvTimeoutError::Timeout) => {
-                if let Some(w) = events.as_mut() {
-                    let _ = w.flush();
-                }
-            }
-            Err(RecvTimeoutError::Disconnected) => break,
         }
     }
     let last = engine.finish();
@@ -203,6 +219,11 @@ pub fn run(
     }
     summary
 }
+
+/// How long the analysis thread waits, after draining its queue while busy, before looking again
+/// (instead of parking on the queue). Live output lags by at most this much under load, and the
+/// forwarding threads skip a futex wake-up per record.
+pub const BUSY_PAUSE: Duration = Duration::from_millis(1);
 
 /// Nice value of the analysis thread (Linux): forwarding threads keep the default 0.
 pub const ANALYSIS_NICE: i32 = 10;
