@@ -79,7 +79,7 @@ fn events(i: usize) -> Pushed {
         status: Some(200),
         issued: TokenSet {
             access_token: Some(Token {
-                raw: "x".repeat(32),
+                raw: "x".repeat(32).into(),
                 fingerprint: String::new(),
                 format: [TokenFormat::Jwt, TokenFormat::Opaque, TokenFormat::Jwe][i % 3],
                 role: TokenRole::Access,

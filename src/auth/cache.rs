@@ -2,7 +2,9 @@
 //!
 //! Management API traffic reuses a handful of tokens for thousands of calls; decoding (base64,
 //! JSON, SHA-256 fingerprint) and RSA verification per call dominate classification otherwise.
-//! Owns: raw token → decoded `Token` and raw token → `Verification`. Must not change results:
+//! Owns: raw token → decoded `Token`, `Authorization` header value → `Credential` (what
+//! `credential::from_authorization` makes of it) and raw token → `Verification`. Must not
+//! change results:
 //! a hit returns exactly what a fresh decode/verify would. Known limits: at `CAP` entries the
 //! memo is cleared (counted in `resets`); verifications are forgotten whenever keys change.
 
@@ -11,7 +13,7 @@ use std::collections::HashMap;
 use foldhash::fast::RandomState;
 
 use crate::decode::jwt::{decode, KeyStore};
-use crate::model::{Token, TokenRole, Verification};
+use crate::model::{Credential, Token, TokenRole, Verification};
 
 /// Entries kept per map before it is cleared.
 pub const CAP: usize = 4096;
@@ -25,6 +27,9 @@ pub struct TokenCache {
     /// attacker-controlled) rather than SipHash, which dominated lookups.
     decoded: HashMap<String, (RoleKey, Token), RandomState>,
     verified: HashMap<String, Verification, RandomState>,
+    /// `Authorization` header value → its credential: one hash and compare per API call
+    /// instead of re-checking the header's shape and hashing its token again.
+    credentials: HashMap<String, Credential, RandomState>,
     /// Times a map hit `CAP` and was cleared.
     pub resets: u64,
     pub hits: u64,
@@ -67,12 +72,30 @@ impl TokenCache {
         t
     }
 
+    /// `credential::from_authorization` with this memo's decoding, memoised by header value.
+    pub fn authorization(&mut self, value: &str) -> Credential {
+        if value.len() > MAX_KEY_LEN {
+            return super::credential::from_authorization(value, &mut |t, r| self.decode(t, r));
+        }
+        if let Some(c) = self.credentials.get(value) {
+            self.hits += 1;
+            return c.clone();
+        }
+        let c = super::credential::from_authorization(value, &mut |t, r| self.decode(t, r));
+        if self.credentials.len() >= CAP {
+            self.credentials.clear();
+            self.resets += 1;
+        }
+        self.credentials.insert(value.to_string(), c.clone());
+        c
+    }
+
     /// `KeyStore::verify`, memoised until `keys_changed`.
     pub fn verify(&mut self, keys: &KeyStore, token: &Token) -> Verification {
         if token.raw.len() > MAX_KEY_LEN {
             return keys.verify(token);
         }
-        if let Some(v) = self.verified.get(&token.raw) {
+        if let Some(v) = self.verified.get(&*token.raw) {
             self.hits += 1;
             return v.clone();
         }
@@ -81,7 +104,7 @@ impl TokenCache {
             self.verified.clear();
             self.resets += 1;
         }
-        self.verified.insert(token.raw.clone(), v.clone());
+        self.verified.insert(token.raw.to_string(), v.clone());
         v
     }
 
@@ -110,6 +133,37 @@ mod tests {
         }
         assert_eq!(c.resets, 1);
         assert!(c.decoded.len() <= CAP);
+    }
+
+    #[test]
+    fn authorization_memo_agrees_with_a_fresh_check() {
+        let mut c = TokenCache::default();
+        for v in [
+            "Bearer abc.def.ghi",
+            "bearer abc.def.ghi",
+            "Bearer  abc.def.ghi",
+            "Bearer undefined",
+            "[REDACTED]",
+            "Basic dXNlcjpwYXNz",
+            "",
+        ] {
+            let fresh = super::super::credential::from_authorization(v, &mut decode);
+            assert_eq!(c.authorization(v), fresh, "{v:?}");
+            let hits = c.hits;
+            assert_eq!(c.authorization(v), fresh, "{v:?} (memoised)");
+            assert_eq!(c.hits, hits + 1);
+        }
+        // A memoised bearer shares the raw token instead of copying it.
+        let (a, b) = (
+            c.authorization("Bearer abc.def.ghi"),
+            c.authorization("Bearer abc.def.ghi"),
+        );
+        match (a, b) {
+            (Credential::Bearer(a), Credential::Bearer(b)) => {
+                assert!(std::sync::Arc::ptr_eq(&a.raw, &b.raw))
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

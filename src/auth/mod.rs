@@ -68,12 +68,23 @@ pub struct Classifier {
     keys: KeyStore,
     cache: cache::TokenCache,
     stats: ClassifierStats,
+    /// The last host seen and what it is (traffic goes to few hosts, so normalising and
+    /// testing each exchange's host again would repeat the same work).
+    last_host: Option<HostFacts>,
+}
+
+/// A host as written in an exchange, whether it is a tenant, and its normalised form.
+#[derive(Debug)]
+struct HostFacts {
+    raw: String,
+    tenant: bool,
+    normalized: std::sync::Arc<str>,
 }
 
 /// Host of an absolute URL (no userinfo), or the Host/`:authority` header.
 fn host_of(ex: &Exchange) -> &str {
     let url = ex.request.url.as_str();
-    if let Some((_, rest)) = url.split_once("://") {
+    if let Some(rest) = endpoints::scheme_end(url).and_then(|i| url.get(i + 3..)) {
         let end = memchr::memchr3(b'/', b'?', b'#', rest.as_bytes()).unwrap_or(rest.len());
         let authority = rest.get(..end).unwrap_or("");
         let authority = authority.rsplit('@').next().unwrap_or(authority);
@@ -107,6 +118,7 @@ impl Classifier {
             keys: KeyStore::new(),
             cache: cache::TokenCache::default(),
             stats: ClassifierStats::default(),
+            last_host: None,
         }
     }
 
@@ -154,8 +166,21 @@ impl Classifier {
             return Vec::new();
         }
         let host = host_of(ex);
+        let (tenant, host) = match &self.last_host {
+            Some(h) if h.raw == host => (h.tenant, std::sync::Arc::clone(&h.normalized)),
+            _ => {
+                let facts = HostFacts {
+                    raw: host.to_string(),
+                    tenant: self.is_tenant_host(host),
+                    normalized: hosts::normalize(host).into(),
+                };
+                let out = (facts.tenant, std::sync::Arc::clone(&facts.normalized));
+                self.last_host = Some(facts);
+                out
+            }
+        };
         let mut kinds: Vec<EventKind> = Vec::new();
-        if self.is_tenant_host(host) {
+        if tenant {
             self.stats.tenant_exchanges += 1;
             self.classify_tenant(ex, &mut kinds);
         } else {
@@ -171,7 +196,6 @@ impl Classifier {
             return Vec::new();
         }
         let at = evidence(ex);
-        let host = hosts::normalize(host);
         // The last event takes `at` and `host` by move (most exchanges yield one event).
         let mut events = Vec::with_capacity(kinds.len());
         let mut kinds = kinds.into_iter().peekable();
@@ -518,10 +542,17 @@ impl Classifier {
         let mut error = resp
             .filter(|r| r.status >= 400)
             .and_then(|r| errors::parse_mgmt_error(&r.body.data));
-        let cache = &mut self.cache;
-        let credential = credential::of_request_with(ex, error.as_ref(), &mut |raw, role| {
-            cache.decode(raw, role)
-        });
+        // An Authorization header decides alone (see `credential::of_request_with`); its
+        // verdict is memoised by header value.
+        let credential = match ex.request.headers.get("authorization") {
+            Some(h) => self.cache.authorization(h),
+            None => {
+                let cache = &mut self.cache;
+                credential::of_request_with(ex, error.as_ref(), &mut |raw, role| {
+                    cache.decode(raw, role)
+                })
+            }
+        };
         let www = resp
             .and_then(|r| r.headers.get("www-authenticate"))
             .and_then(errors::parse_www_authenticate);

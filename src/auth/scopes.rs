@@ -105,6 +105,9 @@ pub fn catalogue() -> &'static Catalogue {
     CAT.get_or_init(|| Catalogue::parse(TABLE))
 }
 
+/// Path segments `lookup` keeps on the stack.
+const STACK_SEGMENTS: usize = 16;
+
 fn segments(path: &str) -> impl Iterator<Item = &str> {
     path.split('/').filter(|s| !s.is_empty())
 }
@@ -164,9 +167,32 @@ impl Catalogue {
         } else {
             Cow::Borrowed(method)
         };
-        let segs: Vec<&str> = segments(path).collect();
-        let idx = find(&self.root, &segs, &|n: &Node| n.ops.get(&*method).copied())?;
-        self.matched(idx, &segs)
+        // Segments on the stack (this runs per API call); longer paths (never a catalogue
+        // template) fall back to a Vec.
+        let mut buf: [&str; STACK_SEGMENTS] = [""; STACK_SEGMENTS];
+        let mut n = 0;
+        let mut spilled = false;
+        for s in segments(path) {
+            match buf.get_mut(n) {
+                Some(slot) => {
+                    *slot = s;
+                    n += 1;
+                }
+                None => {
+                    spilled = true;
+                    break;
+                }
+            }
+        }
+        let heap: Vec<&str>;
+        let segs: &[&str] = if spilled {
+            heap = segments(path).collect();
+            &heap
+        } else {
+            buf.get(..n).unwrap_or_default()
+        };
+        let idx = find(&self.root, segs, &|n: &Node| n.ops.get(&*method).copied())?;
+        self.matched(idx, segs)
     }
 
     /// Every operation on the path, whatever the method (for "method not allowed" hints).
@@ -263,6 +289,15 @@ mod tests {
             let m = cat.lookup(op.method, op.template).expect(op.template);
             assert_eq!(m.op.template, op.template, "{} {}", op.method, op.template);
         }
+    }
+
+    #[test]
+    fn long_paths_spill_without_changing_the_answer() {
+        let deep = format!("/api/v2/users/x{}", "/y".repeat(STACK_SEGMENTS + 4));
+        assert!(catalogue().lookup("GET", &deep).is_none());
+        let exact = "/api/v2/users/a/roles";
+        let m = catalogue().lookup("GET", exact).expect("roles");
+        assert_eq!(m.params, vec![("id".to_string(), "a".to_string())]);
     }
 
     #[test]

@@ -103,7 +103,7 @@ fn implicit_authorize_302_fragment_yields_both_events() {
         .resp_header("Location", &loc);
     let events = Classifier::new(&[]).classify(&ex.0);
     assert_eq!(events.len(), 2);
-    assert_eq!(events[0].host, "dev-x.us.auth0.com");
+    assert_eq!(&*events[0].host, "dev-x.us.auth0.com");
     assert_eq!(events[0].at.index, 7);
     let EventKind::Authorize(req) = &events[0].kind else {
         panic!("{:?}", events[0].kind)
@@ -121,7 +121,7 @@ fn implicit_authorize_302_fragment_yields_both_events() {
     assert_eq!(res.via, ResultVia::LocationFragment);
     assert_eq!(res.state.as_deref(), Some("S1"));
     assert_eq!(
-        res.tokens.access_token.as_ref().map(|t| t.raw.as_str()),
+        res.tokens.access_token.as_ref().map(|t| &*t.raw),
         Some(at.as_str())
     );
     assert_eq!(

@@ -409,7 +409,7 @@ impl Correlator {
                 id,
                 kind,
                 phase,
-                host: Some(ev.host.clone()),
+                host: Some(ev.host.to_string()),
                 client_id,
                 label,
                 authorize: None,
@@ -523,7 +523,7 @@ impl Correlator {
                         f.authorize = Some(Arc::new(AuthorizeFacts {
                             request: req.clone(),
                             at: ev.at.clone(),
-                            host: ev.host.clone(),
+                            host: ev.host.to_string(),
                         }));
                         f.label = authorize_label(req);
                         if f.client_id.is_none() {

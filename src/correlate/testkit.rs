@@ -42,7 +42,7 @@ pub fn ev(
 ) -> AuthEvent {
     AuthEvent {
         at: evidence(index, method, &format!("https://{HOST}{path}"), status),
-        host: HOST.to_string(),
+        host: HOST.into(),
         kind,
     }
 }
@@ -60,7 +60,7 @@ pub fn jwt_token(header: Value, claims: Value, role: TokenRole) -> Token {
     };
     Token {
         fingerprint: fingerprint(&raw),
-        raw,
+        raw: raw.into(),
         format: TokenFormat::Jwt,
         role,
         jwt: Some(Jwt {
@@ -137,7 +137,7 @@ pub fn jwe_token() -> Token {
     );
     Token {
         fingerprint: fingerprint(&raw),
-        raw,
+        raw: raw.into(),
         format: TokenFormat::Jwe,
         role: TokenRole::Access,
         jwt: None,
@@ -146,7 +146,7 @@ pub fn jwe_token() -> Token {
 
 pub fn opaque_token(raw: &str, role: TokenRole) -> Token {
     Token {
-        raw: raw.to_string(),
+        raw: raw.into(),
         fingerprint: fingerprint(raw),
         format: TokenFormat::Opaque,
         role,

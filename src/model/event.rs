@@ -216,7 +216,8 @@ pub enum EventKind {
 #[derive(Debug, Clone, PartialEq)]
 pub struct AuthEvent {
     pub at: Evidence,
-    /// Host the request went to (tenant domain).
-    pub host: String,
+    /// Host the request went to (tenant domain), normalised. Shared: consecutive exchanges to
+    /// the same host hand out the same string.
+    pub host: std::sync::Arc<str>,
     pub kind: EventKind,
 }
