@@ -1,4 +1,5 @@
-//! Bounded memo of decoded bearer tokens and their signature checks.
+//! Bounded memos of decoded bearer tokens and their signature checks, and of what an API
+//! call's error answer says (`ErrorMemo`).
 //!
 //! Management API traffic reuses a handful of tokens for thousands of calls; decoding (base64,
 //! JSON, SHA-256 fingerprint) and RSA verification per call dominate classification otherwise.
@@ -12,8 +13,10 @@ use std::collections::HashMap;
 
 use foldhash::fast::RandomState;
 
+use super::errors;
+use super::params::split_list;
 use crate::decode::jwt::{decode, KeyStore};
-use crate::model::{Credential, Token, TokenRole, Verification};
+use crate::model::{Auth0Error, Credential, Response, Token, TokenRole, Verification};
 
 /// Entries kept per map before it is cleared.
 pub const CAP: usize = 4096;
@@ -27,9 +30,9 @@ pub struct TokenCache {
     /// attacker-controlled) rather than SipHash, which dominated lookups.
     decoded: HashMap<String, (RoleKey, Token), RandomState>,
     verified: HashMap<String, Verification, RandomState>,
-    /// `Authorization` header value → its credential: one hash and compare per API call
-    /// instead of re-checking the header's shape and hashing its token again.
-    credentials: HashMap<String, Credential, RandomState>,
+    /// `Authorization` header value → its credential: one sampled hash and compare per API
+    /// call instead of re-checking the header's shape and hashing its whole token again.
+    credentials: SampledMemo<Credential>,
     /// Times a map hit `CAP` and was cleared.
     pub resets: u64,
     pub hits: u64,
@@ -82,11 +85,11 @@ impl TokenCache {
             return c.clone();
         }
         let c = super::credential::from_authorization(value, &mut |t, r| self.decode(t, r));
-        if self.credentials.len() >= CAP {
+        if self.credentials.len >= CAP {
             self.credentials.clear();
             self.resets += 1;
         }
-        self.credentials.insert(value.to_string(), c.clone());
+        self.credentials.insert(value, c.clone());
         c
     }
 
@@ -111,6 +114,190 @@ impl TokenCache {
     /// Forget verifications (a JWKS was added).
     pub fn keys_changed(&mut self) {
         self.verified.clear();
+    }
+}
+
+/// A memo keyed by long strings (bearer headers are ~1 KB) that hashes only a sample of each
+/// key: its length, its first 16 and last 32 bytes and eight words spread over the middle
+/// (foldhash, seeded per run). Keys with the same sample share a bucket and are told apart by
+/// comparing them whole, so a hit is exact. A bucket holds at most `BUCKET` keys; a key that
+/// finds its bucket full is not memoised (crafted keys sharing a sample cost a fresh
+/// computation each, never a long scan).
+#[derive(Debug)]
+struct SampledMemo<V> {
+    buckets: HashMap<u64, Vec<(Box<str>, V)>, foldhash::fast::FixedState>,
+    seed: RandomState,
+    len: usize,
+}
+
+impl<V> Default for SampledMemo<V> {
+    fn default() -> Self {
+        Self {
+            buckets: HashMap::default(),
+            seed: RandomState::default(),
+            len: 0,
+        }
+    }
+}
+
+/// Keys per `SampledMemo` bucket.
+const BUCKET: usize = 4;
+
+impl<V> SampledMemo<V> {
+    fn sample(&self, key: &str) -> u64 {
+        use std::hash::{BuildHasher, Hasher};
+        let b = key.as_bytes();
+        let mut h = self.seed.build_hasher();
+        h.write_usize(b.len());
+        if b.len() <= 128 {
+            h.write(b);
+        } else {
+            h.write(b.get(..16).unwrap_or_default());
+            h.write(b.get(b.len() - 32..).unwrap_or_default());
+            let step = (b.len() - 48) / 8;
+            for k in 0..8 {
+                let at = 16 + k * step;
+                h.write(b.get(at..at + 8).unwrap_or_default());
+            }
+        }
+        h.finish()
+    }
+
+    fn get(&self, key: &str) -> Option<&V> {
+        self.buckets
+            .get(&self.sample(key))?
+            .iter()
+            .find(|(k, _)| &**k == key)
+            .map(|(_, v)| v)
+    }
+
+    /// Remember `key` (not already present); skipped when its bucket is full.
+    fn insert(&mut self, key: &str, value: V) {
+        let bucket = self.buckets.entry(self.sample(key)).or_default();
+        if bucket.len() < BUCKET {
+            bucket.push((key.into(), value));
+            self.len += 1;
+        }
+    }
+
+    fn clear(&mut self) {
+        self.buckets.clear();
+        self.len = 0;
+    }
+}
+
+/// What an API call's answer of status ≥ 400 says about the failure.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ErrorFacts {
+    /// `errors::parse_mgmt_error` of the body (the credential heuristic reads this).
+    pub parsed: Option<Auth0Error>,
+    /// `parsed`, else built from a `WWW-Authenticate` error.
+    pub error: Option<Auth0Error>,
+    /// On a 403: the scopes the error names (message or code), plus a `WWW-Authenticate`
+    /// `scope`.
+    pub expected_scopes: Option<Vec<String>>,
+}
+
+impl ErrorFacts {
+    /// Computed afresh (what `ErrorMemo::get` returns).
+    pub fn of(r: &Response) -> Self {
+        let parsed = errors::parse_mgmt_error(&r.body.data);
+        let www = r
+            .headers
+            .get("www-authenticate")
+            .and_then(errors::parse_www_authenticate);
+        let mut error = parsed.clone();
+        if error.is_none() {
+            if let Some((e, desc, _)) = &www {
+                error = Some(Auth0Error {
+                    status_code: Some(r.status),
+                    error: Some(r.status_text.clone()).filter(|s| !s.is_empty()),
+                    message: desc.clone().or_else(|| Some(e.clone())),
+                    error_code: Some(e.clone()),
+                });
+            }
+        }
+        let expected_scopes = error
+            .as_ref()
+            .filter(|_| r.status == 403)
+            .and_then(|e| {
+                e.message
+                    .as_deref()
+                    .and_then(errors::insufficient_scopes)
+                    .or_else(|| {
+                        e.error_code
+                            .as_deref()
+                            .and_then(errors::insufficient_scopes)
+                    })
+            })
+            .map(|mut v| {
+                if let Some((_, _, Some(sc))) = &www {
+                    for s in split_list(sc) {
+                        if !v.contains(&s) {
+                            v.push(s);
+                        }
+                    }
+                }
+                v
+            });
+        Self {
+            parsed,
+            error,
+            expected_scopes,
+        }
+    }
+}
+
+/// Error bodies longer than this are not memoised.
+const MAX_ERROR_BODY: usize = 4096;
+/// Error answers remembered before the memo is cleared.
+pub const ERROR_CAP: usize = 1024;
+
+/// Bounded memo of `ErrorFacts::of`, keyed by body. An entry is used only when the status,
+/// status text and `WWW-Authenticate` value match too, so a hit is exactly a fresh result.
+#[derive(Debug, Default)]
+pub struct ErrorMemo {
+    by_body: HashMap<Vec<u8>, ErrorEntry, RandomState>,
+    /// Times the memo hit `ERROR_CAP` and was cleared.
+    pub resets: u64,
+    pub hits: u64,
+}
+
+#[derive(Debug)]
+struct ErrorEntry {
+    status: u16,
+    status_text: String,
+    www: Option<String>,
+    facts: ErrorFacts,
+}
+
+impl ErrorMemo {
+    pub fn get(&mut self, r: &Response) -> ErrorFacts {
+        if r.body.data.len() > MAX_ERROR_BODY {
+            return ErrorFacts::of(r);
+        }
+        let www = r.headers.get("www-authenticate");
+        if let Some(e) = self.by_body.get(r.body.data.as_slice()) {
+            if e.status == r.status && e.status_text == r.status_text && e.www.as_deref() == www {
+                self.hits += 1;
+                return e.facts.clone();
+            }
+        }
+        let facts = ErrorFacts::of(r);
+        if self.by_body.len() >= ERROR_CAP {
+            self.by_body.clear();
+            self.resets += 1;
+        }
+        self.by_body.insert(
+            r.body.data.clone(),
+            ErrorEntry {
+                status: r.status,
+                status_text: r.status_text.clone(),
+                www: www.map(str::to_string),
+                facts: facts.clone(),
+            },
+        );
+        facts
     }
 }
 
@@ -164,6 +351,100 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn sampled_memo_tells_keys_with_the_same_sample_apart() {
+        let mut m: SampledMemo<usize> = SampledMemo::default();
+        // Same length, head, tail and sampled words; they differ only between samples.
+        let base = "h".repeat(16) + &"m".repeat(500) + &"t".repeat(32);
+        let keys: Vec<String> = (0..BUCKET + 2)
+            .map(|i| {
+                let mut k = base.clone().into_bytes();
+                k[30] = b'a' + i as u8; // between the sampled words at 16 and 78
+                String::from_utf8(k).unwrap_or_default()
+            })
+            .collect();
+        assert_eq!(m.sample(&keys[0]), m.sample(&keys[1]));
+        for (i, k) in keys.iter().enumerate() {
+            m.insert(k, i);
+        }
+        // The bucket is capped: the last two were not memoised.
+        assert_eq!(m.len, BUCKET);
+        for (i, k) in keys.iter().enumerate() {
+            assert_eq!(m.get(k).copied(), (i < BUCKET).then_some(i), "{i}");
+        }
+        assert_eq!(m.get("short"), None);
+        m.insert("short", 7);
+        assert_eq!(m.get("short"), Some(&7));
+        assert_eq!(m.get("shorT"), None);
+        m.clear();
+        assert_eq!(m.get("short"), None);
+    }
+
+    #[test]
+    fn error_memo_matches_fresh_parses() {
+        use crate::model::{Body, Headers};
+        let resp = |status: u16, text: &str, www: Option<&str>, body: &str| {
+            let mut headers = Headers::default();
+            if let Some(w) = www {
+                headers.push("WWW-Authenticate", w);
+            }
+            Response {
+                status,
+                status_text: text.into(),
+                headers,
+                body: Body {
+                    data: body.as_bytes().to_vec(),
+                    ..Body::default()
+                },
+                ..Response::default()
+            }
+        };
+        let scope403 = r#"{"statusCode":403,"error":"Forbidden","message":"Insufficient scope, expected any of: read:users","errorCode":"insufficient_scope"}"#;
+        let cases = [
+            resp(403, "Forbidden", None, scope403),
+            // Same body, other status / text / header: must not reuse the 403's facts.
+            resp(401, "Forbidden", None, scope403),
+            resp(403, "", None, scope403),
+            resp(
+                403,
+                "Forbidden",
+                Some(r#"Bearer error="insufficient_scope", scope="read:roles""#),
+                scope403,
+            ),
+            resp(
+                401,
+                "Unauthorized",
+                Some(r#"Bearer error="invalid_token", error_description="expired""#),
+                "",
+            ),
+            resp(
+                403,
+                "Forbidden",
+                Some(r#"Bearer error="insufficient_scope""#),
+                "",
+            ),
+            resp(
+                429,
+                "Too Many Requests",
+                None,
+                r#"{"statusCode":429,"message":"Global limit has been reached"}"#,
+            ),
+            resp(500, "", None, "<html>oops</html>"),
+        ];
+        let mut m = ErrorMemo::default();
+        for round in 0..2 {
+            for r in &cases {
+                assert_eq!(m.get(r), ErrorFacts::of(r), "round {round}: {r:?}");
+            }
+        }
+        assert!(m.hits > 0);
+        let f = ErrorFacts::of(&cases[3]);
+        assert_eq!(
+            f.expected_scopes,
+            Some(vec!["read:users".to_string(), "read:roles".to_string()])
+        );
     }
 
     #[test]

@@ -67,6 +67,7 @@ pub struct Classifier {
     hosts: TenantHosts,
     keys: KeyStore,
     cache: cache::TokenCache,
+    errors: cache::ErrorMemo,
     stats: ClassifierStats,
     /// The last host seen and what it is (traffic goes to few hosts, so normalising and
     /// testing each exchange's host again would repeat the same work).
@@ -117,6 +118,7 @@ impl Classifier {
             hosts: TenantHosts::new(tenants),
             keys: KeyStore::new(),
             cache: cache::TokenCache::default(),
+            errors: cache::ErrorMemo::default(),
             stats: ClassifierStats::default(),
             last_host: None,
         }
@@ -538,57 +540,28 @@ impl Classifier {
             ),
         };
         let resp = ex.response.as_ref();
-        // The error body is parsed once, here, and shared with the credential heuristic.
-        let mut error = resp
-            .filter(|r| r.status >= 400)
-            .and_then(|r| errors::parse_mgmt_error(&r.body.data));
+        // The error body is parsed once, here, and shared with the credential heuristic; busy
+        // failures repeat the same answer, so the result is memoised by body (`ErrorMemo`).
+        let facts = match resp.filter(|r| r.status >= 400) {
+            Some(r) => self.errors.get(r),
+            None => cache::ErrorFacts::default(),
+        };
         // An Authorization header decides alone (see `credential::of_request_with`); its
         // verdict is memoised by header value.
         let credential = match ex.request.headers.get("authorization") {
             Some(h) => self.cache.authorization(h),
             None => {
                 let cache = &mut self.cache;
-                credential::of_request_with(ex, error.as_ref(), &mut |raw, role| {
+                credential::of_request_with(ex, facts.parsed.as_ref(), &mut |raw, role| {
                     cache.decode(raw, role)
                 })
             }
         };
-        let www = resp
-            .and_then(|r| r.headers.get("www-authenticate"))
-            .and_then(errors::parse_www_authenticate);
-        if error.is_none() {
-            if let (Some(r), Some((e, desc, _))) = (resp.filter(|r| r.status >= 400), &www) {
-                error = Some(crate::model::Auth0Error {
-                    status_code: Some(r.status),
-                    error: Some(r.status_text.clone()).filter(|s| !s.is_empty()),
-                    message: desc.clone().or_else(|| Some(e.clone())),
-                    error_code: Some(e.clone()),
-                });
-            }
-        }
-        let expected_scopes = error
-            .as_ref()
-            .filter(|_| ex.status() == Some(403))
-            .and_then(|e| {
-                e.message
-                    .as_deref()
-                    .and_then(errors::insufficient_scopes)
-                    .or_else(|| {
-                        e.error_code
-                            .as_deref()
-                            .and_then(errors::insufficient_scopes)
-                    })
-            })
-            .map(|mut v| {
-                if let Some((_, _, Some(sc))) = &www {
-                    for s in split_list(sc) {
-                        if !v.contains(&s) {
-                            v.push(s);
-                        }
-                    }
-                }
-                v
-            });
+        let cache::ErrorFacts {
+            error,
+            expected_scopes,
+            ..
+        } = facts;
         ApiCall {
             api,
             method,
