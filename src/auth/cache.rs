@@ -152,13 +152,21 @@ impl<V> SampledMemo<V> {
         if b.len() <= 128 {
             h.write(b);
         } else {
-            h.write(b.get(..16).unwrap_or_default());
-            h.write(b.get(b.len() - 32..).unwrap_or_default());
+            // Gathered into one buffer and hashed in one call (many small writes cost more).
+            let mut sample = [0u8; 112];
             let step = (b.len() - 48) / 8;
-            for k in 0..8 {
-                let at = 16 + k * step;
-                h.write(b.get(at..at + 8).unwrap_or_default());
+            let parts = std::iter::once((0, 16))
+                .chain((0..8).map(|k| (16 + k * step, 8)))
+                .chain(std::iter::once((b.len() - 32, 32)));
+            let mut at = 0;
+            for (from, n) in parts {
+                if let (Some(dst), Some(src)) = (sample.get_mut(at..at + n), b.get(from..from + n))
+                {
+                    dst.copy_from_slice(src);
+                }
+                at += n;
             }
+            h.write(&sample);
         }
         h.finish()
     }

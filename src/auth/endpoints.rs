@@ -127,7 +127,7 @@ pub fn path_of(url: &str) -> &str {
     let rest = match scheme_end(url) {
         Some(i) => {
             let after = url.get(i + 3..).unwrap_or("");
-            match after.find('/') {
+            match memchr::memchr(b'/', after.as_bytes()) {
                 Some(j) => after.get(j..).unwrap_or("/"),
                 None => "/",
             }

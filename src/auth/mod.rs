@@ -265,7 +265,15 @@ impl Classifier {
         let query_token = crate::decode::form::query_of(&ex.request.url)
             .is_some_and(|q| crate::decode::form::parse(q).contains("access_token"));
         if bearer_header || query_token {
-            out.push(EventKind::ApiCall(self.api_call(ex, Api::Other, None)));
+            let method = ex.request.method.to_ascii_uppercase();
+            let path = endpoints::path_of(&ex.request.url);
+            out.push(EventKind::ApiCall(self.api_call(
+                ex,
+                Api::Other,
+                None,
+                method,
+                path,
+            )));
         }
     }
 
@@ -280,6 +288,8 @@ impl Classifier {
                 ex,
                 Api::Management,
                 Some(resolved),
+                method,
+                path,
             )));
             return;
         }
@@ -320,6 +330,8 @@ impl Classifier {
                         ex,
                         Api::Authentication,
                         Some(resolved.clone()),
+                        method.clone(),
+                        path,
                     )));
                 }
                 AuthEndpoint::Jwks => {
@@ -486,14 +498,22 @@ impl Classifier {
         out.extend(gap);
     }
 
-    fn api_call(&mut self, ex: &Exchange, api: Api, resolved: Option<Resolved>) -> ApiCall {
-        let method = ex.request.method.to_ascii_uppercase();
-        let path = endpoints::path_of(&ex.request.url);
+    /// `method` is the request's method in upper case and `path` its `endpoints::path_of`
+    /// (the caller has them already).
+    fn api_call(
+        &mut self,
+        ex: &Exchange,
+        api: Api,
+        resolved: Option<Resolved>,
+        method: String,
+        path: &str,
+    ) -> ApiCall {
+        use std::borrow::Cow;
         let (endpoint, known, accepted, all, path_params) = match resolved {
             Some(Resolved::Management {
                 matched: Some(m), ..
             }) => (
-                m.op.template.to_string(),
+                Cow::Borrowed(m.op.template),
                 true,
                 m.op.scopes.iter().map(|s| s.to_string()).collect(),
                 m.op.semantics != scopes::Semantics::Any,
@@ -505,12 +525,20 @@ impl Classifier {
             Some(Resolved::Management {
                 matched: None,
                 template,
-            }) if template != endpoints::MGMT_UNKNOWN => {
-                (template.to_string(), false, Vec::new(), false, Vec::new())
-            }
-            Some(Resolved::Management { matched: None, .. }) => {
-                (path.to_string(), false, Vec::new(), false, Vec::new())
-            }
+            }) if template != endpoints::MGMT_UNKNOWN => (
+                Cow::Borrowed(template),
+                false,
+                Vec::new(),
+                false,
+                Vec::new(),
+            ),
+            Some(Resolved::Management { matched: None, .. }) => (
+                Cow::Owned(path.to_string()),
+                false,
+                Vec::new(),
+                false,
+                Vec::new(),
+            ),
             // /userinfo "will work only if `openid` was granted as a scope" (auth0-facts.md §3.3).
             Some(
                 r @ Resolved::Auth {
@@ -518,21 +546,21 @@ impl Classifier {
                     ..
                 },
             ) => (
-                r.template().to_string(),
+                Cow::Borrowed(r.template()),
                 true,
                 vec!["openid".to_string()],
                 false,
                 Vec::new(),
             ),
             Some(r @ Resolved::Auth { .. }) => (
-                r.template().to_string(),
+                Cow::Borrowed(r.template()),
                 true,
                 Vec::new(),
                 false,
                 Vec::new(),
             ),
             _ => (
-                endpoints::OTHER.to_string(),
+                Cow::Borrowed(endpoints::OTHER),
                 false,
                 Vec::new(),
                 false,

@@ -78,7 +78,7 @@ impl Operation {
 pub struct Matched {
     pub op: &'static Operation,
     /// `{name}` → percent-decoded value, in path order.
-    pub params: Vec<(String, String)>,
+    pub params: Vec<(&'static str, String)>,
 }
 
 #[derive(Debug, Default)]
@@ -222,7 +222,7 @@ impl Catalogue {
                 } else {
                     (*v).to_string() // nothing to decode (the common case)
                 };
-                Some((name.to_string(), value))
+                Some((name, value))
             })
             .collect();
         Some(Matched { op, params })
@@ -266,7 +266,7 @@ mod tests {
             .expect("users roles");
         assert_eq!(m.op.template, "/api/v2/users/{id}/roles");
         assert_eq!(m.op.semantics, Semantics::All);
-        assert_eq!(m.params, vec![("id".to_string(), "auth0|123".to_string())]);
+        assert_eq!(m.params, vec![("id", "auth0|123".to_string())]);
     }
 
     #[test]
@@ -297,7 +297,7 @@ mod tests {
         assert!(catalogue().lookup("GET", &deep).is_none());
         let exact = "/api/v2/users/a/roles";
         let m = catalogue().lookup("GET", exact).expect("roles");
-        assert_eq!(m.params, vec![("id".to_string(), "a".to_string())]);
+        assert_eq!(m.params, vec![("id", "a".to_string())]);
     }
 
     #[test]

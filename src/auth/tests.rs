@@ -297,10 +297,7 @@ fn management_403_insufficient_scope() {
     assert_eq!(c.api, Api::Management);
     assert_eq!(c.endpoint, "/api/v2/users/{id}");
     assert!(c.known_endpoint);
-    assert_eq!(
-        c.path_params,
-        vec![("id".to_string(), "auth0|123".to_string())]
-    );
+    assert_eq!(c.path_params, vec![("id", "auth0|123".to_string())]);
     assert!(c
         .accepted_scopes
         .contains(&"update:current_user_metadata".to_string()));
@@ -458,7 +455,7 @@ fn hosts_regional_custom_and_foreign() {
         .resp(401, "application/json", "{}");
     let k = classify(&custom.0);
     let c = api_call(&k);
-    assert_eq!((c.api, c.endpoint.as_str()), (Api::Other, "other"));
+    assert_eq!((c.api, &*c.endpoint), (Api::Other, "other"));
 }
 
 #[test]

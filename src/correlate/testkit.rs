@@ -243,14 +243,11 @@ pub fn mgmt_call(
     ApiCall {
         api: Api::Management,
         method: method.to_string(),
-        endpoint: endpoint.to_string(),
+        endpoint: endpoint.to_string().into(),
         known_endpoint: true,
         accepted_scopes: accepted.iter().map(|s| s.to_string()).collect(),
         needs_all_scopes: false,
-        path_params: vec![(
-            "id".to_string(),
-            "auth0|5f1a2b3c4d5e6f7a8b9c0d1e".to_string(),
-        )],
+        path_params: vec![("id", "auth0|5f1a2b3c4d5e6f7a8b9c0d1e".to_string())],
         body_fields: Vec::new(),
         credential,
         status,
