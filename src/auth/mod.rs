@@ -72,6 +72,8 @@ pub struct Classifier {
     /// The last host seen and what it is (traffic goes to few hosts, so normalising and
     /// testing each exchange's host again would repeat the same work).
     last_host: Option<HostFacts>,
+    /// Scratch list of one exchange's event kinds (kept to reuse its allocation).
+    kinds: Vec<EventKind>,
 }
 
 /// A host as written in an exchange, whether it is a tenant, and its normalised form.
@@ -121,6 +123,7 @@ impl Classifier {
             errors: cache::ErrorMemo::default(),
             stats: ClassifierStats::default(),
             last_host: None,
+            kinds: Vec::new(),
         }
     }
 
@@ -181,7 +184,8 @@ impl Classifier {
                 out
             }
         };
-        let mut kinds: Vec<EventKind> = Vec::new();
+        // The kinds buffer is reused from exchange to exchange (emptied below).
+        let mut kinds = std::mem::take(&mut self.kinds);
         if tenant {
             self.stats.tenant_exchanges += 1;
             self.classify_tenant(ex, &mut kinds);
@@ -195,14 +199,15 @@ impl Classifier {
         }
         self.stats.events += kinds.len() as u64;
         if kinds.is_empty() {
+            self.kinds = kinds;
             return Vec::new();
         }
         let at = evidence(ex);
-        // The last event takes `at` and `host` by move (most exchanges yield one event).
+        // The last event takes `at` by move (most exchanges yield one event).
         let mut events = Vec::with_capacity(kinds.len());
-        let mut kinds = kinds.into_iter().peekable();
-        while let Some(kind) = kinds.next() {
-            if kinds.peek().is_some() {
+        let last = kinds.len() - 1;
+        for (i, kind) in kinds.drain(..).enumerate() {
+            if i < last {
                 events.push(AuthEvent {
                     at: at.clone(),
                     host: host.clone(),
@@ -213,6 +218,7 @@ impl Classifier {
                 break;
             }
         }
+        self.kinds = kinds;
         events
     }
 

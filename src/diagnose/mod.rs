@@ -221,7 +221,11 @@ impl Diagnoser {
                     continue;
                 }
             }
-            for draft in check(ev, link) {
+            let drafts = check(ev, link);
+            if drafts.is_empty() {
+                continue;
+            }
+            for draft in drafts {
                 if let Some(f) = self.admit(info, link.flow, draft) {
                     out.push(f);
                 }
