@@ -45,6 +45,9 @@ pub struct Operation {
     pub template: &'static str,
     pub semantics: Semantics,
     pub scopes: Vec<&'static str>,
+    /// Position (segment index) and name of each `{name}` segment of `template`, worked out
+    /// once when the table is parsed.
+    pub params: Vec<(usize, &'static str)>,
 }
 
 impl Operation {
@@ -141,6 +144,10 @@ impl Catalogue {
                 template,
                 semantics,
                 scopes: scopes.split(',').filter(|s| !s.is_empty()).collect(),
+                params: segments(template)
+                    .enumerate()
+                    .filter_map(|(i, t)| Some((i, t.strip_prefix('{')?.strip_suffix('}')?)))
+                    .collect(),
             });
             let mut node = &mut cat.root;
             for seg in segments(template) {
@@ -211,10 +218,11 @@ impl Catalogue {
 
     fn matched(&'static self, idx: usize, segs: &[&str]) -> Option<Matched> {
         let op = self.ops.get(idx)?;
-        let params = segments(op.template)
-            .zip(segs.iter())
-            .filter_map(|(t, v)| {
-                let name = t.strip_prefix('{')?.strip_suffix('}')?;
+        let params = op
+            .params
+            .iter()
+            .filter_map(|&(i, name)| {
+                let v = segs.get(i)?;
                 let value = if v.contains('%') {
                     percent_encoding::percent_decode_str(v)
                         .decode_utf8_lossy()
@@ -298,6 +306,36 @@ mod tests {
         let exact = "/api/v2/users/a/roles";
         let m = catalogue().lookup("GET", exact).expect("roles");
         assert_eq!(m.params, vec![("id", "a".to_string())]);
+    }
+
+    /// The precomputed parameter positions give what zipping template and path gives.
+    #[test]
+    fn parameter_positions_agree_with_the_template() {
+        let cat = catalogue();
+        let mut with_params = 0;
+        for op in cat.operations() {
+            let path: Vec<String> = segments(op.template)
+                .enumerate()
+                .map(|(i, t)| {
+                    if t.starts_with('{') {
+                        format!("v{i}")
+                    } else {
+                        t.to_string()
+                    }
+                })
+                .collect();
+            let path = format!("/{}", path.join("/"));
+            let Some(m) = cat.lookup(op.method, &path) else {
+                continue; // a literal sibling may shadow `v{i}`; nothing to compare
+            };
+            let expected: Vec<(&str, String)> = segments(m.op.template)
+                .zip(segments(&path))
+                .filter_map(|(t, v)| Some((t.strip_prefix('{')?.strip_suffix('}')?, v.to_string())))
+                .collect();
+            with_params += usize::from(!expected.is_empty());
+            assert_eq!(m.params, expected, "{} {}", op.method, op.template);
+        }
+        assert!(with_params > 100, "{with_params}");
     }
 
     #[test]
