@@ -2,7 +2,11 @@
 //! classify → correlate → diagnose, plus the forum-thread mix of failing calls.
 //!
 //! Run: `cargo bench --bench engine` (release) or `cargo bench --bench engine --profile dev`
-//! for a quick indicative number. Inputs are built in memory; no files are read.
+//! for a quick indicative number. Inputs are built in memory; no files are read, except for the
+//! `replay` group: with `AUTHTAP_BENCH_PCAP=FILE` (e.g. a capture made by
+//! `examples/gen_mgmt_pcap`) the capture is framed once into memory and its exchanges are pushed
+//! through the engine and the redactor, as `authtap analyze` does on its main thread (the
+//! per-exchange engine cost without framing). Without the variable the group is skipped.
 
 use base64::Engine as _;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -10,6 +14,10 @@ use serde_json::json;
 
 use authtap::engine::{Engine, EngineConfig};
 use authtap::model::{Body, Exchange, Headers, Request, Response};
+
+// The same allocator as the `authtap` binary, so allocation costs are comparable.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const HOST: &str = "bench.us.auth0.com";
 const N: usize = 5_000;
@@ -119,5 +127,47 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+/// Exchanges of the capture named by `AUTHTAP_BENCH_PCAP` (at most 100,000), framed in memory.
+fn capture_exchanges() -> Option<Vec<Exchange>> {
+    let path = std::env::var_os("AUTHTAP_BENCH_PCAP")?;
+    let file = std::fs::File::open(&path).ok()?;
+    let mut out = Vec::new();
+    let mut keys = authtap::capture::keylog::KeyLog::default();
+    let _ = authtap::source::pcap::read_capture(file, 0, &mut keys, |o| {
+        if let authtap::capture::CaptureOutput::Exchange(ex) = o {
+            if out.len() < 100_000 {
+                out.push(ex);
+            }
+        }
+    });
+    Some(out)
+}
+
+fn replay(c: &mut Criterion) {
+    let Some(xs) = capture_exchanges() else {
+        return;
+    };
+    let mut g = c.benchmark_group("replay");
+    g.throughput(Throughput::Elements(xs.len() as u64));
+    g.sample_size(10);
+    g.bench_function("engine_and_redactor", |b| {
+        b.iter(|| {
+            let mut e = Engine::new(EngineConfig::default());
+            let mut r = authtap::redact::Redactor::new(false);
+            let mut n = 0usize;
+            for x in &xs {
+                let p = e.push(x);
+                for ev in &p.events {
+                    r.register_event(ev);
+                }
+                n += p.findings.len() + p.events.len();
+            }
+            n += e.finish().len() + e.findings().len();
+            std::hint::black_box(n)
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench, replay);
 criterion_main!(benches);

@@ -75,7 +75,16 @@ pub struct Redactor {
     known: HashSet<Arc<str>, RandomState>,
     /// Secrets not remembered because the registry was full.
     pub overflow: u64,
+    /// The last `RECENT` shared tokens passed to `register_shared`, held (so their addresses
+    /// cannot be reused by other strings while listed): a token already listed is skipped by
+    /// pointer, without hashing it again (busy clients send the same token on every call).
+    recent: Vec<Arc<str>>,
+    /// Next slot of `recent` to overwrite once it is full.
+    recent_next: usize,
 }
+
+/// Shared tokens remembered by pointer in `Redactor::recent`.
+const RECENT: usize = 32;
 
 impl Redactor {
     pub fn new(include_secrets: bool) -> Self {
@@ -100,27 +109,51 @@ impl Redactor {
 
     /// Remember a secret so `scrub` can find it in free text.
     pub fn register(&mut self, secret: &str) {
+        self.register_settled(secret);
+    }
+
+    /// [`Self::register`]; false when the secret could not be remembered (registry full), so
+    /// registering it again is not a no-op (it counts another overflow).
+    fn register_settled(&mut self, secret: &str) -> bool {
         let Some(key) = prefix_key(secret.as_bytes()) else {
-            return; // shorter than MIN_SECRET_LEN
+            return true; // shorter than MIN_SECRET_LEN: never registered
         };
         if self.known.contains(secret) {
-            return;
+            return true;
         }
         if self.registered >= MAX_SECRETS {
             self.overflow += 1;
-            return;
+            return false;
         }
         self.registered += 1;
         let shared: Arc<str> = Arc::from(secret);
         self.known.insert(Arc::clone(&shared));
         self.by_prefix.entry(key).or_default().push(shared);
+        true
+    }
+
+    /// `register` for a token's shared raw value; repeats of a recently registered `Arc` cost
+    /// a pointer comparison.
+    pub fn register_shared(&mut self, secret: &Arc<str>) {
+        if self.recent.iter().any(|r| Arc::ptr_eq(r, secret)) {
+            return;
+        }
+        if !self.register_settled(secret) {
+            return;
+        }
+        if self.recent.len() < RECENT {
+            self.recent.push(Arc::clone(secret));
+        } else if let Some(slot) = self.recent.get_mut(self.recent_next) {
+            *slot = Arc::clone(secret);
+        }
+        self.recent_next = (self.recent_next + 1) % RECENT;
     }
 
     /// Register every secret an event carries (tokens, codes, refresh tokens).
     pub fn register_event(&mut self, ev: &AuthEvent) {
         let add_set = |r: &mut Self, set: &TokenSet| {
             for t in set.tokens() {
-                r.register(&t.raw);
+                r.register_shared(&t.raw);
             }
         };
         match &ev.kind {
@@ -135,12 +168,12 @@ impl Redactor {
                     self.register(c);
                 }
                 if let Some(t) = &g.refresh_token {
-                    self.register(&t.raw);
+                    self.register_shared(&t.raw);
                 }
                 add_set(self, &g.issued);
             }
             EventKind::ApiCall(call) => match &call.credential {
-                Credential::Bearer(t) | Credential::QueryToken(t) => self.register(&t.raw),
+                Credential::Bearer(t) | Credential::QueryToken(t) => self.register_shared(&t.raw),
                 _ => {}
             },
             _ => {}
@@ -415,6 +448,25 @@ mod tests {
             r.scrub("token supersecretvalue was sent"),
             format!("token fp:{} was sent", fingerprint("supersecretvalue"))
         );
+    }
+
+    #[test]
+    fn shared_tokens_register_once_and_are_scrubbed() {
+        let mut r = Redactor::new(false);
+        let tokens: Vec<Arc<str>> = (0..RECENT + 3)
+            .map(|i| Arc::from(format!("shared-token-{i:04}")))
+            .collect();
+        for _ in 0..3 {
+            for t in &tokens {
+                r.register_shared(t);
+            }
+        }
+        // A different allocation with the same text is still known.
+        r.register_shared(&Arc::from("shared-token-0000"));
+        assert_eq!(r.registered, RECENT + 3);
+        assert!(r.recent.len() <= RECENT);
+        let out = r.scrub("a shared-token-0001 b shared-token-0034");
+        assert!(!out.contains("shared-token"), "{out}");
     }
 
     #[test]

@@ -47,7 +47,7 @@ fn events(i: usize) -> Pushed {
     let call = ApiCall {
         api: Api::Management,
         method: "PATCH".into(),
-        endpoint: format!("/api/v2/things{}/{{id}}", i % 300),
+        endpoint: format!("/api/v2/things{}/{{id}}", i % 300).into(),
         known_endpoint: true,
         accepted_scopes: vec![scope.clone()],
         needs_all_scopes: false,
@@ -79,7 +79,7 @@ fn events(i: usize) -> Pushed {
         status: Some(200),
         issued: TokenSet {
             access_token: Some(Token {
-                raw: "x".repeat(32),
+                raw: "x".repeat(32).into(),
                 fingerprint: String::new(),
                 format: [TokenFormat::Jwt, TokenFormat::Opaque, TokenFormat::Jwe][i % 3],
                 role: TokenRole::Access,

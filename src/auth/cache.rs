@@ -1,8 +1,11 @@
-//! Bounded memo of decoded bearer tokens and their signature checks.
+//! Bounded memos of decoded bearer tokens and their signature checks, and of what an API
+//! call's error answer says (`ErrorMemo`).
 //!
 //! Management API traffic reuses a handful of tokens for thousands of calls; decoding (base64,
 //! JSON, SHA-256 fingerprint) and RSA verification per call dominate classification otherwise.
-//! Owns: raw token → decoded `Token` and raw token → `Verification`. Must not change results:
+//! Owns: raw token → decoded `Token`, `Authorization` header value → `Credential` (what
+//! `credential::from_authorization` makes of it) and raw token → `Verification`. Must not
+//! change results:
 //! a hit returns exactly what a fresh decode/verify would. Known limits: at `CAP` entries the
 //! memo is cleared (counted in `resets`); verifications are forgotten whenever keys change.
 
@@ -10,8 +13,10 @@ use std::collections::HashMap;
 
 use foldhash::fast::RandomState;
 
+use super::errors;
+use super::params::split_list;
 use crate::decode::jwt::{decode, KeyStore};
-use crate::model::{Token, TokenRole, Verification};
+use crate::model::{Auth0Error, Credential, Response, Token, TokenRole, Verification};
 
 /// Entries kept per map before it is cleared.
 pub const CAP: usize = 4096;
@@ -25,6 +30,9 @@ pub struct TokenCache {
     /// attacker-controlled) rather than SipHash, which dominated lookups.
     decoded: HashMap<String, (RoleKey, Token), RandomState>,
     verified: HashMap<String, Verification, RandomState>,
+    /// `Authorization` header value → its credential: one sampled hash and compare per API
+    /// call instead of re-checking the header's shape and hashing its whole token again.
+    credentials: SampledMemo<Credential>,
     /// Times a map hit `CAP` and was cleared.
     pub resets: u64,
     pub hits: u64,
@@ -67,12 +75,30 @@ impl TokenCache {
         t
     }
 
+    /// `credential::from_authorization` with this memo's decoding, memoised by header value.
+    pub fn authorization(&mut self, value: &str) -> Credential {
+        if value.len() > MAX_KEY_LEN {
+            return super::credential::from_authorization(value, &mut |t, r| self.decode(t, r));
+        }
+        if let Some(c) = self.credentials.get(value) {
+            self.hits += 1;
+            return c.clone();
+        }
+        let c = super::credential::from_authorization(value, &mut |t, r| self.decode(t, r));
+        if self.credentials.len >= CAP {
+            self.credentials.clear();
+            self.resets += 1;
+        }
+        self.credentials.insert(value, c.clone());
+        c
+    }
+
     /// `KeyStore::verify`, memoised until `keys_changed`.
     pub fn verify(&mut self, keys: &KeyStore, token: &Token) -> Verification {
         if token.raw.len() > MAX_KEY_LEN {
             return keys.verify(token);
         }
-        if let Some(v) = self.verified.get(&token.raw) {
+        if let Some(v) = self.verified.get(&*token.raw) {
             self.hits += 1;
             return v.clone();
         }
@@ -81,13 +107,205 @@ impl TokenCache {
             self.verified.clear();
             self.resets += 1;
         }
-        self.verified.insert(token.raw.clone(), v.clone());
+        self.verified.insert(token.raw.to_string(), v.clone());
         v
     }
 
     /// Forget verifications (a JWKS was added).
     pub fn keys_changed(&mut self) {
         self.verified.clear();
+    }
+}
+
+/// A memo keyed by long strings (bearer headers are ~1 KB) that hashes only a sample of each
+/// key: its length, its first 16 and last 32 bytes and eight words spread over the middle
+/// (foldhash, seeded per run). Keys with the same sample share a bucket and are told apart by
+/// comparing them whole, so a hit is exact. A bucket holds at most `BUCKET` keys; a key that
+/// finds its bucket full is not memoised (crafted keys sharing a sample cost a fresh
+/// computation each, never a long scan).
+#[derive(Debug)]
+struct SampledMemo<V> {
+    buckets: HashMap<u64, Vec<(Box<str>, V)>, foldhash::fast::FixedState>,
+    seed: RandomState,
+    len: usize,
+}
+
+impl<V> Default for SampledMemo<V> {
+    fn default() -> Self {
+        Self {
+            buckets: HashMap::default(),
+            seed: RandomState::default(),
+            len: 0,
+        }
+    }
+}
+
+/// Keys per `SampledMemo` bucket.
+const BUCKET: usize = 4;
+
+impl<V> SampledMemo<V> {
+    fn sample(&self, key: &str) -> u64 {
+        use std::hash::{BuildHasher, Hasher};
+        let b = key.as_bytes();
+        let mut h = self.seed.build_hasher();
+        h.write_usize(b.len());
+        if b.len() <= 128 {
+            h.write(b);
+        } else {
+            // Gathered into one buffer and hashed in one call (many small writes cost more).
+            let mut sample = [0u8; 112];
+            let step = (b.len() - 48) / 8;
+            let parts = std::iter::once((0, 16))
+                .chain((0..8).map(|k| (16 + k * step, 8)))
+                .chain(std::iter::once((b.len() - 32, 32)));
+            let mut at = 0;
+            for (from, n) in parts {
+                if let (Some(dst), Some(src)) = (sample.get_mut(at..at + n), b.get(from..from + n))
+                {
+                    dst.copy_from_slice(src);
+                }
+                at += n;
+            }
+            h.write(&sample);
+        }
+        h.finish()
+    }
+
+    fn get(&self, key: &str) -> Option<&V> {
+        self.buckets
+            .get(&self.sample(key))?
+            .iter()
+            .find(|(k, _)| &**k == key)
+            .map(|(_, v)| v)
+    }
+
+    /// Remember `key` (not already present); skipped when its bucket is full.
+    fn insert(&mut self, key: &str, value: V) {
+        let bucket = self.buckets.entry(self.sample(key)).or_default();
+        if bucket.len() < BUCKET {
+            bucket.push((key.into(), value));
+            self.len += 1;
+        }
+    }
+
+    fn clear(&mut self) {
+        self.buckets.clear();
+        self.len = 0;
+    }
+}
+
+/// What an API call's answer of status ≥ 400 says about the failure.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ErrorFacts {
+    /// `errors::parse_mgmt_error` of the body (the credential heuristic reads this).
+    pub parsed: Option<Auth0Error>,
+    /// `parsed`, else built from a `WWW-Authenticate` error.
+    pub error: Option<Auth0Error>,
+    /// On a 403: the scopes the error names (message or code), plus a `WWW-Authenticate`
+    /// `scope`.
+    pub expected_scopes: Option<Vec<String>>,
+}
+
+impl ErrorFacts {
+    /// Computed afresh (what `ErrorMemo::get` returns).
+    pub fn of(r: &Response) -> Self {
+        let parsed = errors::parse_mgmt_error(&r.body.data);
+        let www = r
+            .headers
+            .get("www-authenticate")
+            .and_then(errors::parse_www_authenticate);
+        let mut error = parsed.clone();
+        if error.is_none() {
+            if let Some((e, desc, _)) = &www {
+                error = Some(Auth0Error {
+                    status_code: Some(r.status),
+                    error: Some(r.status_text.clone()).filter(|s| !s.is_empty()),
+                    message: desc.clone().or_else(|| Some(e.clone())),
+                    error_code: Some(e.clone()),
+                });
+            }
+        }
+        let expected_scopes = error
+            .as_ref()
+            .filter(|_| r.status == 403)
+            .and_then(|e| {
+                e.message
+                    .as_deref()
+                    .and_then(errors::insufficient_scopes)
+                    .or_else(|| {
+                        e.error_code
+                            .as_deref()
+                            .and_then(errors::insufficient_scopes)
+                    })
+            })
+            .map(|mut v| {
+                if let Some((_, _, Some(sc))) = &www {
+                    for s in split_list(sc) {
+                        if !v.contains(&s) {
+                            v.push(s);
+                        }
+                    }
+                }
+                v
+            });
+        Self {
+            parsed,
+            error,
+            expected_scopes,
+        }
+    }
+}
+
+/// Error bodies longer than this are not memoised.
+const MAX_ERROR_BODY: usize = 4096;
+/// Error answers remembered before the memo is cleared.
+pub const ERROR_CAP: usize = 1024;
+
+/// Bounded memo of `ErrorFacts::of`, keyed by body. An entry is used only when the status,
+/// status text and `WWW-Authenticate` value match too, so a hit is exactly a fresh result.
+#[derive(Debug, Default)]
+pub struct ErrorMemo {
+    by_body: HashMap<Vec<u8>, ErrorEntry, RandomState>,
+    /// Times the memo hit `ERROR_CAP` and was cleared.
+    pub resets: u64,
+    pub hits: u64,
+}
+
+#[derive(Debug)]
+struct ErrorEntry {
+    status: u16,
+    status_text: String,
+    www: Option<String>,
+    facts: ErrorFacts,
+}
+
+impl ErrorMemo {
+    pub fn get(&mut self, r: &Response) -> ErrorFacts {
+        if r.body.data.len() > MAX_ERROR_BODY {
+            return ErrorFacts::of(r);
+        }
+        let www = r.headers.get("www-authenticate");
+        if let Some(e) = self.by_body.get(r.body.data.as_slice()) {
+            if e.status == r.status && e.status_text == r.status_text && e.www.as_deref() == www {
+                self.hits += 1;
+                return e.facts.clone();
+            }
+        }
+        let facts = ErrorFacts::of(r);
+        if self.by_body.len() >= ERROR_CAP {
+            self.by_body.clear();
+            self.resets += 1;
+        }
+        self.by_body.insert(
+            r.body.data.clone(),
+            ErrorEntry {
+                status: r.status,
+                status_text: r.status_text.clone(),
+                www: www.map(str::to_string),
+                facts: facts.clone(),
+            },
+        );
+        facts
     }
 }
 
@@ -110,6 +328,131 @@ mod tests {
         }
         assert_eq!(c.resets, 1);
         assert!(c.decoded.len() <= CAP);
+    }
+
+    #[test]
+    fn authorization_memo_agrees_with_a_fresh_check() {
+        let mut c = TokenCache::default();
+        for v in [
+            "Bearer abc.def.ghi",
+            "bearer abc.def.ghi",
+            "Bearer  abc.def.ghi",
+            "Bearer undefined",
+            "[REDACTED]",
+            "Basic dXNlcjpwYXNz",
+            "",
+        ] {
+            let fresh = super::super::credential::from_authorization(v, &mut decode);
+            assert_eq!(c.authorization(v), fresh, "{v:?}");
+            let hits = c.hits;
+            assert_eq!(c.authorization(v), fresh, "{v:?} (memoised)");
+            assert_eq!(c.hits, hits + 1);
+        }
+        // A memoised bearer shares the raw token instead of copying it.
+        let (a, b) = (
+            c.authorization("Bearer abc.def.ghi"),
+            c.authorization("Bearer abc.def.ghi"),
+        );
+        match (a, b) {
+            (Credential::Bearer(a), Credential::Bearer(b)) => {
+                assert!(std::sync::Arc::ptr_eq(&a.raw, &b.raw))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn sampled_memo_tells_keys_with_the_same_sample_apart() {
+        let mut m: SampledMemo<usize> = SampledMemo::default();
+        // Same length, head, tail and sampled words; they differ only between samples.
+        let base = "h".repeat(16) + &"m".repeat(500) + &"t".repeat(32);
+        let keys: Vec<String> = (0..BUCKET + 2)
+            .map(|i| {
+                let mut k = base.clone().into_bytes();
+                k[30] = b'a' + i as u8; // between the sampled words at 16 and 78
+                String::from_utf8(k).unwrap_or_default()
+            })
+            .collect();
+        assert_eq!(m.sample(&keys[0]), m.sample(&keys[1]));
+        for (i, k) in keys.iter().enumerate() {
+            m.insert(k, i);
+        }
+        // The bucket is capped: the last two were not memoised.
+        assert_eq!(m.len, BUCKET);
+        for (i, k) in keys.iter().enumerate() {
+            assert_eq!(m.get(k).copied(), (i < BUCKET).then_some(i), "{i}");
+        }
+        assert_eq!(m.get("short"), None);
+        m.insert("short", 7);
+        assert_eq!(m.get("short"), Some(&7));
+        assert_eq!(m.get("shorT"), None);
+        m.clear();
+        assert_eq!(m.get("short"), None);
+    }
+
+    #[test]
+    fn error_memo_matches_fresh_parses() {
+        use crate::model::{Body, Headers};
+        let resp = |status: u16, text: &str, www: Option<&str>, body: &str| {
+            let mut headers = Headers::default();
+            if let Some(w) = www {
+                headers.push("WWW-Authenticate", w);
+            }
+            Response {
+                status,
+                status_text: text.into(),
+                headers,
+                body: Body {
+                    data: body.as_bytes().to_vec(),
+                    ..Body::default()
+                },
+                ..Response::default()
+            }
+        };
+        let scope403 = r#"{"statusCode":403,"error":"Forbidden","message":"Insufficient scope, expected any of: read:users","errorCode":"insufficient_scope"}"#;
+        let cases = [
+            resp(403, "Forbidden", None, scope403),
+            // Same body, other status / text / header: must not reuse the 403's facts.
+            resp(401, "Forbidden", None, scope403),
+            resp(403, "", None, scope403),
+            resp(
+                403,
+                "Forbidden",
+                Some(r#"Bearer error="insufficient_scope", scope="read:roles""#),
+                scope403,
+            ),
+            resp(
+                401,
+                "Unauthorized",
+                Some(r#"Bearer error="invalid_token", error_description="expired""#),
+                "",
+            ),
+            resp(
+                403,
+                "Forbidden",
+                Some(r#"Bearer error="insufficient_scope""#),
+                "",
+            ),
+            resp(
+                429,
+                "Too Many Requests",
+                None,
+                r#"{"statusCode":429,"message":"Global limit has been reached"}"#,
+            ),
+            resp(500, "", None, "<html>oops</html>"),
+        ];
+        let mut m = ErrorMemo::default();
+        for round in 0..2 {
+            for r in &cases {
+                assert_eq!(m.get(r), ErrorFacts::of(r), "round {round}: {r:?}");
+            }
+        }
+        assert!(m.hits > 0);
+        let f = ErrorFacts::of(&cases[3]);
+        assert_eq!(
+            f.expected_scopes,
+            Some(vec!["read:users".to_string(), "read:roles".to_string()])
+        );
     }
 
     #[test]

@@ -260,7 +260,7 @@ mod tests {
     #[test]
     fn bearer_is_decoded() {
         match of(&ex(Some("Bearer abc.def.ghi"), URL, 200, "{}")) {
-            Credential::Bearer(t) => assert_eq!(t.raw, "abc.def.ghi"),
+            Credential::Bearer(t) => assert_eq!(&*t.raw, "abc.def.ghi"),
             other => panic!("{other:?}"),
         }
     }
@@ -318,7 +318,7 @@ mod tests {
             200,
             "",
         );
-        assert!(matches!(of(&e), Credential::QueryToken(t) if t.raw == "abcdefghijklmnop"));
+        assert!(matches!(of(&e), Credential::QueryToken(t) if &*t.raw == "abcdefghijklmnop"));
     }
 
     #[test]

@@ -54,11 +54,11 @@ pub fn is_auth0_cloud_host(host: &str) -> bool {
     let Some(prefix) = host.strip_suffix(".auth0.com") else {
         return false;
     };
-    let labels: Vec<&str> = prefix.split('.').collect();
-    let tenant = match labels.as_slice() {
-        [tenant] => *tenant,
-        [tenant, region] if REGIONS.contains(region) => *tenant,
-        _ => return false,
+    // One label, or a tenant and a region label (no allocation: this runs per exchange).
+    let tenant = match prefix.split_once('.') {
+        None => prefix,
+        Some((tenant, region)) if REGIONS.contains(&region) => tenant,
+        Some(_) => return false,
     };
     is_tenant_label(tenant) && !SERVICE_LABELS.contains(&tenant)
 }

@@ -67,13 +67,27 @@ pub struct Classifier {
     hosts: TenantHosts,
     keys: KeyStore,
     cache: cache::TokenCache,
+    errors: cache::ErrorMemo,
     stats: ClassifierStats,
+    /// The last host seen and what it is (traffic goes to few hosts, so normalising and
+    /// testing each exchange's host again would repeat the same work).
+    last_host: Option<HostFacts>,
+    /// Scratch list of one exchange's event kinds (kept to reuse its allocation).
+    kinds: Vec<EventKind>,
+}
+
+/// A host as written in an exchange, whether it is a tenant, and its normalised form.
+#[derive(Debug)]
+struct HostFacts {
+    raw: String,
+    tenant: bool,
+    normalized: std::sync::Arc<str>,
 }
 
 /// Host of an absolute URL (no userinfo), or the Host/`:authority` header.
 fn host_of(ex: &Exchange) -> &str {
     let url = ex.request.url.as_str();
-    if let Some((_, rest)) = url.split_once("://") {
+    if let Some(rest) = endpoints::scheme_end(url).and_then(|i| url.get(i + 3..)) {
         let end = memchr::memchr3(b'/', b'?', b'#', rest.as_bytes()).unwrap_or(rest.len());
         let authority = rest.get(..end).unwrap_or("");
         let authority = authority.rsplit('@').next().unwrap_or(authority);
@@ -106,7 +120,10 @@ impl Classifier {
             hosts: TenantHosts::new(tenants),
             keys: KeyStore::new(),
             cache: cache::TokenCache::default(),
+            errors: cache::ErrorMemo::default(),
             stats: ClassifierStats::default(),
+            last_host: None,
+            kinds: Vec::new(),
         }
     }
 
@@ -154,8 +171,22 @@ impl Classifier {
             return Vec::new();
         }
         let host = host_of(ex);
-        let mut kinds: Vec<EventKind> = Vec::new();
-        if self.is_tenant_host(host) {
+        let (tenant, host) = match &self.last_host {
+            Some(h) if h.raw == host => (h.tenant, std::sync::Arc::clone(&h.normalized)),
+            _ => {
+                let facts = HostFacts {
+                    raw: host.to_string(),
+                    tenant: self.is_tenant_host(host),
+                    normalized: hosts::normalize(host).into(),
+                };
+                let out = (facts.tenant, std::sync::Arc::clone(&facts.normalized));
+                self.last_host = Some(facts);
+                out
+            }
+        };
+        // The kinds buffer is reused from exchange to exchange (emptied below).
+        let mut kinds = std::mem::take(&mut self.kinds);
+        if tenant {
             self.stats.tenant_exchanges += 1;
             self.classify_tenant(ex, &mut kinds);
         } else {
@@ -168,15 +199,15 @@ impl Classifier {
         }
         self.stats.events += kinds.len() as u64;
         if kinds.is_empty() {
+            self.kinds = kinds;
             return Vec::new();
         }
         let at = evidence(ex);
-        let host = hosts::normalize(host);
-        // The last event takes `at` and `host` by move (most exchanges yield one event).
+        // The last event takes `at` by move (most exchanges yield one event).
         let mut events = Vec::with_capacity(kinds.len());
-        let mut kinds = kinds.into_iter().peekable();
-        while let Some(kind) = kinds.next() {
-            if kinds.peek().is_some() {
+        let last = kinds.len() - 1;
+        for (i, kind) in kinds.drain(..).enumerate() {
+            if i < last {
                 events.push(AuthEvent {
                     at: at.clone(),
                     host: host.clone(),
@@ -187,6 +218,7 @@ impl Classifier {
                 break;
             }
         }
+        self.kinds = kinds;
         events
     }
 
@@ -239,7 +271,15 @@ impl Classifier {
         let query_token = crate::decode::form::query_of(&ex.request.url)
             .is_some_and(|q| crate::decode::form::parse(q).contains("access_token"));
         if bearer_header || query_token {
-            out.push(EventKind::ApiCall(self.api_call(ex, Api::Other, None)));
+            let method = ex.request.method.to_ascii_uppercase();
+            let path = endpoints::path_of(&ex.request.url);
+            out.push(EventKind::ApiCall(self.api_call(
+                ex,
+                Api::Other,
+                None,
+                method,
+                path,
+            )));
         }
     }
 
@@ -254,6 +294,8 @@ impl Classifier {
                 ex,
                 Api::Management,
                 Some(resolved),
+                method,
+                path,
             )));
             return;
         }
@@ -294,6 +336,8 @@ impl Classifier {
                         ex,
                         Api::Authentication,
                         Some(resolved.clone()),
+                        method.clone(),
+                        path,
                     )));
                 }
                 AuthEndpoint::Jwks => {
@@ -460,14 +504,22 @@ impl Classifier {
         out.extend(gap);
     }
 
-    fn api_call(&mut self, ex: &Exchange, api: Api, resolved: Option<Resolved>) -> ApiCall {
-        let method = ex.request.method.to_ascii_uppercase();
-        let path = endpoints::path_of(&ex.request.url);
+    /// `method` is the request's method in upper case and `path` its `endpoints::path_of`
+    /// (the caller has them already).
+    fn api_call(
+        &mut self,
+        ex: &Exchange,
+        api: Api,
+        resolved: Option<Resolved>,
+        method: String,
+        path: &str,
+    ) -> ApiCall {
+        use std::borrow::Cow;
         let (endpoint, known, accepted, all, path_params) = match resolved {
             Some(Resolved::Management {
                 matched: Some(m), ..
             }) => (
-                m.op.template.to_string(),
+                Cow::Borrowed(m.op.template),
                 true,
                 m.op.scopes.iter().map(|s| s.to_string()).collect(),
                 m.op.semantics != scopes::Semantics::Any,
@@ -479,12 +531,20 @@ impl Classifier {
             Some(Resolved::Management {
                 matched: None,
                 template,
-            }) if template != endpoints::MGMT_UNKNOWN => {
-                (template.to_string(), false, Vec::new(), false, Vec::new())
-            }
-            Some(Resolved::Management { matched: None, .. }) => {
-                (path.to_string(), false, Vec::new(), false, Vec::new())
-            }
+            }) if template != endpoints::MGMT_UNKNOWN => (
+                Cow::Borrowed(template),
+                false,
+                Vec::new(),
+                false,
+                Vec::new(),
+            ),
+            Some(Resolved::Management { matched: None, .. }) => (
+                Cow::Owned(path.to_string()),
+                false,
+                Vec::new(),
+                false,
+                Vec::new(),
+            ),
             // /userinfo "will work only if `openid` was granted as a scope" (auth0-facts.md §3.3).
             Some(
                 r @ Resolved::Auth {
@@ -492,21 +552,21 @@ impl Classifier {
                     ..
                 },
             ) => (
-                r.template().to_string(),
+                Cow::Borrowed(r.template()),
                 true,
                 vec!["openid".to_string()],
                 false,
                 Vec::new(),
             ),
             Some(r @ Resolved::Auth { .. }) => (
-                r.template().to_string(),
+                Cow::Borrowed(r.template()),
                 true,
                 Vec::new(),
                 false,
                 Vec::new(),
             ),
             _ => (
-                endpoints::OTHER.to_string(),
+                Cow::Borrowed(endpoints::OTHER),
                 false,
                 Vec::new(),
                 false,
@@ -514,50 +574,28 @@ impl Classifier {
             ),
         };
         let resp = ex.response.as_ref();
-        // The error body is parsed once, here, and shared with the credential heuristic.
-        let mut error = resp
-            .filter(|r| r.status >= 400)
-            .and_then(|r| errors::parse_mgmt_error(&r.body.data));
-        let cache = &mut self.cache;
-        let credential = credential::of_request_with(ex, error.as_ref(), &mut |raw, role| {
-            cache.decode(raw, role)
-        });
-        let www = resp
-            .and_then(|r| r.headers.get("www-authenticate"))
-            .and_then(errors::parse_www_authenticate);
-        if error.is_none() {
-            if let (Some(r), Some((e, desc, _))) = (resp.filter(|r| r.status >= 400), &www) {
-                error = Some(crate::model::Auth0Error {
-                    status_code: Some(r.status),
-                    error: Some(r.status_text.clone()).filter(|s| !s.is_empty()),
-                    message: desc.clone().or_else(|| Some(e.clone())),
-                    error_code: Some(e.clone()),
-                });
+        // The error body is parsed once, here, and shared with the credential heuristic; busy
+        // failures repeat the same answer, so the result is memoised by body (`ErrorMemo`).
+        let facts = match resp.filter(|r| r.status >= 400) {
+            Some(r) => self.errors.get(r),
+            None => cache::ErrorFacts::default(),
+        };
+        // An Authorization header decides alone (see `credential::of_request_with`); its
+        // verdict is memoised by header value.
+        let credential = match ex.request.headers.get("authorization") {
+            Some(h) => self.cache.authorization(h),
+            None => {
+                let cache = &mut self.cache;
+                credential::of_request_with(ex, facts.parsed.as_ref(), &mut |raw, role| {
+                    cache.decode(raw, role)
+                })
             }
-        }
-        let expected_scopes = error
-            .as_ref()
-            .filter(|_| ex.status() == Some(403))
-            .and_then(|e| {
-                e.message
-                    .as_deref()
-                    .and_then(errors::insufficient_scopes)
-                    .or_else(|| {
-                        e.error_code
-                            .as_deref()
-                            .and_then(errors::insufficient_scopes)
-                    })
-            })
-            .map(|mut v| {
-                if let Some((_, _, Some(sc))) = &www {
-                    for s in split_list(sc) {
-                        if !v.contains(&s) {
-                            v.push(s);
-                        }
-                    }
-                }
-                v
-            });
+        };
+        let cache::ErrorFacts {
+            error,
+            expected_scopes,
+            ..
+        } = facts;
         ApiCall {
             api,
             method,

@@ -45,6 +45,9 @@ pub struct Operation {
     pub template: &'static str,
     pub semantics: Semantics,
     pub scopes: Vec<&'static str>,
+    /// Position (segment index) and name of each `{name}` segment of `template`, worked out
+    /// once when the table is parsed.
+    pub params: Vec<(usize, &'static str)>,
 }
 
 impl Operation {
@@ -78,7 +81,7 @@ impl Operation {
 pub struct Matched {
     pub op: &'static Operation,
     /// `{name}` → percent-decoded value, in path order.
-    pub params: Vec<(String, String)>,
+    pub params: Vec<(&'static str, String)>,
 }
 
 #[derive(Debug, Default)]
@@ -104,6 +107,9 @@ pub fn catalogue() -> &'static Catalogue {
     static CAT: OnceLock<Catalogue> = OnceLock::new();
     CAT.get_or_init(|| Catalogue::parse(TABLE))
 }
+
+/// Path segments `lookup` keeps on the stack.
+const STACK_SEGMENTS: usize = 16;
 
 fn segments(path: &str) -> impl Iterator<Item = &str> {
     path.split('/').filter(|s| !s.is_empty())
@@ -138,6 +144,10 @@ impl Catalogue {
                 template,
                 semantics,
                 scopes: scopes.split(',').filter(|s| !s.is_empty()).collect(),
+                params: segments(template)
+                    .enumerate()
+                    .filter_map(|(i, t)| Some((i, t.strip_prefix('{')?.strip_suffix('}')?)))
+                    .collect(),
             });
             let mut node = &mut cat.root;
             for seg in segments(template) {
@@ -164,9 +174,32 @@ impl Catalogue {
         } else {
             Cow::Borrowed(method)
         };
-        let segs: Vec<&str> = segments(path).collect();
-        let idx = find(&self.root, &segs, &|n: &Node| n.ops.get(&*method).copied())?;
-        self.matched(idx, &segs)
+        // Segments on the stack (this runs per API call); longer paths (never a catalogue
+        // template) fall back to a Vec.
+        let mut buf: [&str; STACK_SEGMENTS] = [""; STACK_SEGMENTS];
+        let mut n = 0;
+        let mut spilled = false;
+        for s in segments(path) {
+            match buf.get_mut(n) {
+                Some(slot) => {
+                    *slot = s;
+                    n += 1;
+                }
+                None => {
+                    spilled = true;
+                    break;
+                }
+            }
+        }
+        let heap: Vec<&str>;
+        let segs: &[&str] = if spilled {
+            heap = segments(path).collect();
+            &heap
+        } else {
+            buf.get(..n).unwrap_or_default()
+        };
+        let idx = find(&self.root, segs, &|n: &Node| n.ops.get(&*method).copied())?;
+        self.matched(idx, segs)
     }
 
     /// Every operation on the path, whatever the method (for "method not allowed" hints).
@@ -185,10 +218,11 @@ impl Catalogue {
 
     fn matched(&'static self, idx: usize, segs: &[&str]) -> Option<Matched> {
         let op = self.ops.get(idx)?;
-        let params = segments(op.template)
-            .zip(segs.iter())
-            .filter_map(|(t, v)| {
-                let name = t.strip_prefix('{')?.strip_suffix('}')?;
+        let params = op
+            .params
+            .iter()
+            .filter_map(|&(i, name)| {
+                let v = segs.get(i)?;
                 let value = if v.contains('%') {
                     percent_encoding::percent_decode_str(v)
                         .decode_utf8_lossy()
@@ -196,7 +230,7 @@ impl Catalogue {
                 } else {
                     (*v).to_string() // nothing to decode (the common case)
                 };
-                Some((name.to_string(), value))
+                Some((name, value))
             })
             .collect();
         Some(Matched { op, params })
@@ -240,7 +274,7 @@ mod tests {
             .expect("users roles");
         assert_eq!(m.op.template, "/api/v2/users/{id}/roles");
         assert_eq!(m.op.semantics, Semantics::All);
-        assert_eq!(m.params, vec![("id".to_string(), "auth0|123".to_string())]);
+        assert_eq!(m.params, vec![("id", "auth0|123".to_string())]);
     }
 
     #[test]
@@ -263,6 +297,45 @@ mod tests {
             let m = cat.lookup(op.method, op.template).expect(op.template);
             assert_eq!(m.op.template, op.template, "{} {}", op.method, op.template);
         }
+    }
+
+    #[test]
+    fn long_paths_spill_without_changing_the_answer() {
+        let deep = format!("/api/v2/users/x{}", "/y".repeat(STACK_SEGMENTS + 4));
+        assert!(catalogue().lookup("GET", &deep).is_none());
+        let exact = "/api/v2/users/a/roles";
+        let m = catalogue().lookup("GET", exact).expect("roles");
+        assert_eq!(m.params, vec![("id", "a".to_string())]);
+    }
+
+    /// The precomputed parameter positions give what zipping template and path gives.
+    #[test]
+    fn parameter_positions_agree_with_the_template() {
+        let cat = catalogue();
+        let mut with_params = 0;
+        for op in cat.operations() {
+            let path: Vec<String> = segments(op.template)
+                .enumerate()
+                .map(|(i, t)| {
+                    if t.starts_with('{') {
+                        format!("v{i}")
+                    } else {
+                        t.to_string()
+                    }
+                })
+                .collect();
+            let path = format!("/{}", path.join("/"));
+            let Some(m) = cat.lookup(op.method, &path) else {
+                continue; // a literal sibling may shadow `v{i}`; nothing to compare
+            };
+            let expected: Vec<(&str, String)> = segments(m.op.template)
+                .zip(segments(&path))
+                .filter_map(|(t, v)| Some((t.strip_prefix('{')?.strip_suffix('}')?, v.to_string())))
+                .collect();
+            with_params += usize::from(!expected.is_empty());
+            assert_eq!(m.params, expected, "{} {}", op.method, op.template);
+        }
+        assert!(with_params > 100, "{with_params}");
     }
 
     #[test]

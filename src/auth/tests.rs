@@ -103,7 +103,7 @@ fn implicit_authorize_302_fragment_yields_both_events() {
         .resp_header("Location", &loc);
     let events = Classifier::new(&[]).classify(&ex.0);
     assert_eq!(events.len(), 2);
-    assert_eq!(events[0].host, "dev-x.us.auth0.com");
+    assert_eq!(&*events[0].host, "dev-x.us.auth0.com");
     assert_eq!(events[0].at.index, 7);
     let EventKind::Authorize(req) = &events[0].kind else {
         panic!("{:?}", events[0].kind)
@@ -121,7 +121,7 @@ fn implicit_authorize_302_fragment_yields_both_events() {
     assert_eq!(res.via, ResultVia::LocationFragment);
     assert_eq!(res.state.as_deref(), Some("S1"));
     assert_eq!(
-        res.tokens.access_token.as_ref().map(|t| t.raw.as_str()),
+        res.tokens.access_token.as_ref().map(|t| &*t.raw),
         Some(at.as_str())
     );
     assert_eq!(
@@ -297,10 +297,7 @@ fn management_403_insufficient_scope() {
     assert_eq!(c.api, Api::Management);
     assert_eq!(c.endpoint, "/api/v2/users/{id}");
     assert!(c.known_endpoint);
-    assert_eq!(
-        c.path_params,
-        vec![("id".to_string(), "auth0|123".to_string())]
-    );
+    assert_eq!(c.path_params, vec![("id", "auth0|123".to_string())]);
     assert!(c
         .accepted_scopes
         .contains(&"update:current_user_metadata".to_string()));
@@ -458,7 +455,7 @@ fn hosts_regional_custom_and_foreign() {
         .resp(401, "application/json", "{}");
     let k = classify(&custom.0);
     let c = api_call(&k);
-    assert_eq!((c.api, c.endpoint.as_str()), (Api::Other, "other"));
+    assert_eq!((c.api, &*c.endpoint), (Api::Other, "other"));
 }
 
 #[test]

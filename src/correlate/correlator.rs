@@ -12,7 +12,7 @@
 //! in `Flow::exchanges_dropped`); the token registry has its own cap. Index keys hold
 //! fingerprints of codes and tokens, never raw values. Must not produce findings or output.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use super::registry::{Issuance, TokenRegistry, DEFAULT_TOKEN_CAP};
@@ -119,9 +119,15 @@ struct FlowEntry {
 pub struct Correlator {
     config: CorrelateConfig,
     flows: HashMap<FlowId, FlowEntry, foldhash::fast::RandomState>,
-    /// tick → flow, oldest first (least recently active).
-    lru: BTreeMap<u64, FlowId>,
+    /// (tick, flow) in touch order, oldest first (least recently active). An entry is live
+    /// while its tick is the flow's current tick; older entries of a flow are skipped and
+    /// dropped lazily (a touch is one push, not a tree removal and insertion), and the queue is
+    /// compacted once stale entries outnumber the flows (`touch`).
+    lru: VecDeque<(u64, FlowId)>,
     index: HashMap<Key, FlowId, foldhash::fast::RandomState>,
+    /// `Key::Unlinked` entries of `index`, by fingerprint: looked up for every API call, by
+    /// `&str` (no key is built).
+    unlinked: HashMap<String, FlowId, foldhash::fast::RandomState>,
     registry: TokenRegistry,
     next_id: FlowId,
     tick: u64,
@@ -220,8 +226,9 @@ impl Correlator {
         Self {
             config,
             flows: HashMap::default(),
-            lru: BTreeMap::new(),
+            lru: VecDeque::new(),
             index: HashMap::default(),
+            unlinked: HashMap::default(),
             registry: TokenRegistry::new(config.token_cap),
             next_id: 1,
             tick: 0,
@@ -327,7 +334,7 @@ impl Correlator {
                 Some(t) => {
                     let iss = self.registry.get(&t.fingerprint).cloned();
                     let by_issue = live(iss.as_ref().map(|i| &i.flow));
-                    let unlinked = live(self.index.get(&Key::Unlinked(t.fingerprint.clone())));
+                    let unlinked = live(self.unlinked.get(t.fingerprint.as_str()));
                     (by_issue.or(unlinked), iss)
                 }
                 None => (
@@ -409,7 +416,7 @@ impl Correlator {
                 id,
                 kind,
                 phase,
-                host: Some(ev.host.clone()),
+                host: Some(ev.host.to_string()),
                 client_id,
                 label,
                 authorize: None,
@@ -439,7 +446,7 @@ impl Correlator {
     pub fn evict_idle(&mut self, now: Micros, max_idle: Micros) -> u64 {
         let cutoff = now.saturating_sub(max_idle);
         let mut n = 0;
-        while let Some((_, &id)) = self.lru.iter().next() {
+        while let Some((_, id)) = self.oldest() {
             let idle = self
                 .flows
                 .get(&id)
@@ -453,15 +460,35 @@ impl Correlator {
         n
     }
 
+    /// The least recently active flow's live `lru` entry (stale entries before it are dropped).
+    fn oldest(&mut self) -> Option<(u64, FlowId)> {
+        while let Some(&(tick, id)) = self.lru.front() {
+            if self.flows.get(&id).is_some_and(|f| f.tick == tick) {
+                return Some((tick, id));
+            }
+            self.lru.pop_front();
+        }
+        None
+    }
+
     fn evict_oldest(&mut self) -> bool {
-        let Some((&tick, &id)) = self.lru.iter().next() else {
+        let Some((_, id)) = self.oldest() else {
             return false;
         };
-        self.lru.remove(&tick);
+        self.lru.pop_front();
         if let Some(f) = self.flows.remove(&id) {
             for k in f.keys {
-                if self.index.get(&k) == Some(&id) {
-                    self.index.remove(&k);
+                match &k {
+                    Key::Unlinked(fp) => {
+                        if self.unlinked.get(fp) == Some(&id) {
+                            self.unlinked.remove(fp);
+                        }
+                    }
+                    _ => {
+                        if self.index.get(&k) == Some(&id) {
+                            self.index.remove(&k);
+                        }
+                    }
                 }
             }
             self.evicted += 1;
@@ -476,21 +503,34 @@ impl Correlator {
         self.tick += 1;
         let tick = self.tick;
         if let Some(f) = self.flows.get_mut(&id) {
-            self.lru.remove(&f.tick);
             f.tick = tick;
-            self.lru.insert(tick, id);
+            self.lru.push_back((tick, id));
+        }
+        // Bounded: drop stale entries once they outnumber the flows (amortised O(1) a touch).
+        if self.lru.len() > 2 * self.flows.len() + 64 {
+            let flows = &self.flows;
+            self.lru
+                .retain(|(t, id)| flows.get(id).is_some_and(|f| f.tick == *t));
         }
     }
 
     fn add_key(&mut self, id: FlowId, key: Key) {
         if let Some(f) = self.flows.get_mut(&id) {
-            if f.keys.contains(&key) {
-                self.index.insert(key, id);
-            } else if f.keys.len() < MAX_KEYS_PER_FLOW {
-                f.keys.push(key.clone());
-                self.index.insert(key, id);
-            } else {
+            let known = f.keys.contains(&key);
+            if !known && f.keys.len() >= MAX_KEYS_PER_FLOW {
                 self.keys_dropped += 1;
+            } else {
+                if !known {
+                    f.keys.push(key.clone());
+                }
+                match key {
+                    Key::Unlinked(fp) => {
+                        self.unlinked.insert(fp, id);
+                    }
+                    key => {
+                        self.index.insert(key, id);
+                    }
+                }
             }
         }
     }
@@ -523,7 +563,7 @@ impl Correlator {
                         f.authorize = Some(Arc::new(AuthorizeFacts {
                             request: req.clone(),
                             at: ev.at.clone(),
-                            host: ev.host.clone(),
+                            host: ev.host.to_string(),
                         }));
                         f.label = authorize_label(req);
                         if f.client_id.is_none() {
@@ -946,6 +986,59 @@ mod tests {
             "evicted state no longer joins"
         );
         assert_eq!(c.flows_evicted(), 2);
+    }
+
+    /// Unlinked-token flows touched in rotation many times (the lazy LRU compacts itself),
+    /// then a new flow evicts the least recently active one, whose token then starts anew.
+    #[test]
+    fn busy_rotation_keeps_lru_order_and_bounded_queue() {
+        let mut c = Correlator::new(CorrelateConfig {
+            flow_cap: 3,
+            ..CorrelateConfig::default()
+        });
+        let toks: Vec<Token> = (0..4)
+            .map(|i| opaque_token(&format!("opaque-token-number-{i}"), TokenRole::Access))
+            .collect();
+        let call = |i: usize, t: &Token| {
+            ev(
+                i,
+                "GET",
+                USER_PATH,
+                Some(200),
+                K::ApiCall(mgmt_call(
+                    "GET",
+                    "/api/v2/users/{id}",
+                    &["read:users"],
+                    Credential::Bearer(t.clone()),
+                    Some(200),
+                )),
+            )
+        };
+        let mut flows = Vec::new();
+        for i in 0..3000 {
+            let link = c.observe(&call(i, &toks[i % 3]));
+            if i < 3 {
+                flows.push(link.flow);
+            } else {
+                assert_eq!(link.flow, flows[i % 3], "call {i}");
+            }
+            assert!(c.lru.len() <= 2 * c.flows.len() + 65);
+        }
+        // Last touched: token 2 (i = 2999), before it 1, then 0 (least recent).
+        c.observe(&call(3000, &toks[1]));
+        c.observe(&call(3001, &toks[3]));
+        assert_eq!(c.flows_evicted(), 1);
+        let survivors: Vec<_> = c.flows().iter().map(|f| Some(f.id)).collect();
+        assert!(
+            !survivors.contains(&flows[0]),
+            "token 0's flow was least recent"
+        );
+        assert!(survivors.contains(&flows[1]) && survivors.contains(&flows[2]));
+        // Token 0's join key went with its flow: its next call opens a new flow.
+        let again = c.observe(&call(3002, &toks[0]));
+        assert!(again.flow.is_some() && !flows.contains(&again.flow));
+        assert_eq!(c.flows_evicted(), 2);
+        assert!(c.unlinked.len() <= 3);
     }
 
     #[test]

@@ -42,7 +42,7 @@ pub fn ev(
 ) -> AuthEvent {
     AuthEvent {
         at: evidence(index, method, &format!("https://{HOST}{path}"), status),
-        host: HOST.to_string(),
+        host: HOST.into(),
         kind,
     }
 }
@@ -60,7 +60,7 @@ pub fn jwt_token(header: Value, claims: Value, role: TokenRole) -> Token {
     };
     Token {
         fingerprint: fingerprint(&raw),
-        raw,
+        raw: raw.into(),
         format: TokenFormat::Jwt,
         role,
         jwt: Some(Jwt {
@@ -137,7 +137,7 @@ pub fn jwe_token() -> Token {
     );
     Token {
         fingerprint: fingerprint(&raw),
-        raw,
+        raw: raw.into(),
         format: TokenFormat::Jwe,
         role: TokenRole::Access,
         jwt: None,
@@ -146,7 +146,7 @@ pub fn jwe_token() -> Token {
 
 pub fn opaque_token(raw: &str, role: TokenRole) -> Token {
     Token {
-        raw: raw.to_string(),
+        raw: raw.into(),
         fingerprint: fingerprint(raw),
         format: TokenFormat::Opaque,
         role,
@@ -243,14 +243,11 @@ pub fn mgmt_call(
     ApiCall {
         api: Api::Management,
         method: method.to_string(),
-        endpoint: endpoint.to_string(),
+        endpoint: endpoint.to_string().into(),
         known_endpoint: true,
         accepted_scopes: accepted.iter().map(|s| s.to_string()).collect(),
         needs_all_scopes: false,
-        path_params: vec![(
-            "id".to_string(),
-            "auth0|5f1a2b3c4d5e6f7a8b9c0d1e".to_string(),
-        )],
+        path_params: vec![("id", "auth0|5f1a2b3c4d5e6f7a8b9c0d1e".to_string())],
         body_fields: Vec::new(),
         credential,
         status,

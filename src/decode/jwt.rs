@@ -49,7 +49,7 @@ pub fn compact_header(raw: &str) -> Option<Value> {
 /// 32-character string) → opaque.
 pub fn decode(raw: &str, role: TokenRole) -> Token {
     let mut token = Token {
-        raw: raw.to_string(),
+        raw: raw.into(),
         fingerprint: fingerprint(raw),
         format: TokenFormat::Opaque,
         role,

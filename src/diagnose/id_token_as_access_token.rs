@@ -126,7 +126,7 @@ mod tests {
             .explanation
             .contains(&format!("fp:{}", idt.fingerprint)));
         assert!(hits[0].fix.contains(&format!("audience={}", mgmt_aud())));
-        assert!(!all_text(&f).contains(&idt.raw));
+        assert!(!all_text(&f).contains(&*idt.raw));
     }
 
     #[test]

@@ -24,10 +24,13 @@ pub const INFO: RuleInfo = RuleInfo {
 };
 
 pub fn check(ev: &AuthEvent, link: &Link) -> Vec<Draft> {
-    let fix = "Switch to `response_type=code` with PKCE: send `code_challenge` + \
-               `code_challenge_method=S256` on /authorize and `code_verifier` on /oauth/token \
-               (auth0-spa-js does this by default; with auth0.js set `responseType: 'code'`)."
-        .to_string();
+    // Built only when the rule fires (this runs for every event).
+    let fix = || {
+        "Switch to `response_type=code` with PKCE: send `code_challenge` + \
+         `code_challenge_method=S256` on /authorize and `code_verifier` on /oauth/token \
+         (auth0-spa-js does this by default; with auth0.js set `responseType: 'code'`)."
+            .to_string()
+    };
     match &ev.kind {
         EventKind::Authorize(req) if req.response_type.iter().any(|r| r == "token") => {
             vec![Draft {
@@ -40,7 +43,7 @@ pub fn check(ev: &AuthEvent, link: &Link) -> Vec<Draft> {
                     exchange(&ev.at),
                     authorize_label(req)
                 ),
-                fix,
+                fix: fix(),
                 evidence: vec![ev.at.clone()],
             }]
         }
@@ -58,7 +61,7 @@ pub fn check(ev: &AuthEvent, link: &Link) -> Vec<Draft> {
                      Referer (auth0-facts §3.1).",
                     exchange(&ev.at)
                 ),
-                fix,
+                fix: fix(),
                 evidence: vec![ev.at.clone()],
             }]
         }

@@ -63,6 +63,30 @@ struct Gate<'a> {
 
 /// `Some` exactly when `check` returns a draft.
 fn gate<'a>(ev: &'a AuthEvent, link: &'a Link) -> Option<Gate<'a>> {
+    let call = admitted(ev, link)?;
+    let token = presented_token(&call.credential);
+    let iss = link.token.as_deref();
+    Some(Gate {
+        call,
+        token,
+        iss,
+        is_observed: observed(call),
+        needed: needed_of(call),
+        have: token.and_then(|t| token_scopes(t, iss)),
+    })
+}
+
+/// Scopes the endpoint needs: those the error named, else the catalogue's.
+fn needed_of(call: &ApiCall) -> Vec<String> {
+    call.expected_scopes
+        .clone()
+        .filter(|e| !e.is_empty())
+        .unwrap_or_else(|| call.accepted_scopes.clone())
+}
+
+/// Whether `gate` lets the event through, decided without building its scope lists (this
+/// runs for every failed API call; the lists are built only for a prediction).
+fn admitted<'a>(ev: &'a AuthEvent, link: &'a Link) -> Option<&'a ApiCall> {
     let EventKind::ApiCall(call) = &ev.kind else {
         return None;
     };
@@ -70,47 +94,35 @@ fn gate<'a>(ev: &'a AuthEvent, link: &'a Link) -> Option<Gate<'a>> {
     if call.status.is_some_and(|s| (200..300).contains(&s)) {
         return None;
     }
-    let token = presented_token(&call.credential);
-    let iss = link.token.as_deref();
-    let role = iss.map(|i| i.role).or(token.map(|t| t.role));
-    let is_observed = observed(call);
-    let needed: Vec<String> = call
-        .expected_scopes
-        .clone()
-        .filter(|e| !e.is_empty())
-        .unwrap_or_else(|| call.accepted_scopes.clone());
-    let have = token.and_then(|t| token_scopes(t, iss));
-    if !is_observed {
-        // Prediction: only for a JWT access token for this API, a catalogued endpoint and a call
-        // that did not succeed for another known reason.
-        let t = token?;
-        let failed = match call.status {
-            None => true,
-            Some(s) => !(200..300).contains(&s) && !matches!(s, 400 | 401 | 429),
-        };
-        let aud_ok = call.api != Api::Management || has_mgmt_audience(t);
-        if !failed
-            || !call.known_endpoint
-            || needed.is_empty()
-            || t.format != TokenFormat::Jwt
-            || role == Some(TokenRole::Id)
-            || !aud_ok
-        {
-            return None;
-        }
-        match &have {
-            Some(h) if !satisfies(h, &needed, call.needs_all_scopes) => {}
-            _ => return None,
-        }
+    if observed(call) {
+        return Some(call);
     }
-    Some(Gate {
-        call,
-        token,
-        iss,
-        is_observed,
-        needed,
-        have,
-    })
+    // Prediction: only for a JWT access token for this API, a catalogued endpoint and a call
+    // that did not succeed for another known reason.
+    let t = presented_token(&call.credential)?;
+    let iss = link.token.as_deref();
+    let role = iss.map(|i| i.role).unwrap_or(t.role);
+    let failed = match call.status {
+        None => true,
+        Some(s) => !(200..300).contains(&s) && !matches!(s, 400 | 401 | 429),
+    };
+    let needed_empty = match &call.expected_scopes {
+        Some(e) if !e.is_empty() => false,
+        _ => call.accepted_scopes.is_empty(),
+    };
+    if !failed
+        || !call.known_endpoint
+        || needed_empty
+        || t.format != TokenFormat::Jwt
+        || role == TokenRole::Id
+        || !(call.api != Api::Management || has_mgmt_audience(t))
+    {
+        return None;
+    }
+    match token_scopes(t, iss) {
+        Some(h) if !satisfies(&h, &needed_of(call), call.needs_all_scopes) => Some(call),
+        _ => None,
+    }
 }
 
 fn cause_of(call: &ApiCall) -> String {
@@ -120,7 +132,7 @@ fn cause_of(call: &ApiCall) -> String {
 /// The dedup cause of the draft `check` would return (none when it returns none), without
 /// formatting the draft: the diagnoser skips `check` for repeats.
 pub fn cause(ev: &AuthEvent, link: &Link) -> Option<String> {
-    gate(ev, link).map(|g| cause_of(g.call))
+    admitted(ev, link).map(cause_of)
 }
 
 pub fn check(ev: &AuthEvent, link: &Link) -> Vec<Draft> {

@@ -143,6 +143,26 @@ const CHECKS: &[(&RuleInfo, Check)] = &[
     (&evidence_missing::INFO, evidence_missing::check),
 ];
 
+/// For each entry of `CHECKS`: its `CAUSES` shortcut and whether it is one of the
+/// `TOKEN_CONTENT_RULES` (looked up once, not by comparing rule ids for every event).
+fn check_traits() -> &'static [(Option<Cause>, bool)] {
+    static TRAITS: std::sync::OnceLock<Vec<(Option<Cause>, bool)>> = std::sync::OnceLock::new();
+    TRAITS.get_or_init(|| {
+        CHECKS
+            .iter()
+            .map(|(info, _)| {
+                (
+                    CAUSES
+                        .iter()
+                        .find(|(id, _)| *id == info.id)
+                        .map(|(_, c)| *c),
+                    TOKEN_CONTENT_RULES.contains(&info.id),
+                )
+            })
+            .collect()
+    })
+}
+
 /// Most findings kept per run.
 pub const MAX_FINDINGS: usize = 10_000;
 /// Most evidence entries per finding.
@@ -189,11 +209,11 @@ impl Diagnoser {
             }),
             _ => false,
         };
-        for (info, check) in CHECKS {
-            if repeat_bearer && TOKEN_CONTENT_RULES.contains(&info.id) {
+        for ((info, check), (cause, token_content)) in CHECKS.iter().zip(check_traits()) {
+            if repeat_bearer && *token_content {
                 continue;
             }
-            if let Some((_, cause_of)) = CAUSES.iter().find(|(id, _)| *id == info.id) {
+            if let Some(cause_of) = cause {
                 let known = cause_of(ev, link)
                     .and_then(|cause| self.seen.get(&(info.id, link.flow, cause)).copied());
                 if let Some(i) = known {
@@ -201,7 +221,11 @@ impl Diagnoser {
                     continue;
                 }
             }
-            for draft in check(ev, link) {
+            let drafts = check(ev, link);
+            if drafts.is_empty() {
+                continue;
+            }
+            for draft in drafts {
                 if let Some(f) = self.admit(info, link.flow, draft) {
                     out.push(f);
                 }

@@ -174,7 +174,7 @@ mod tests {
         );
         assert!(hit[0].explanation.contains("had no `audience`"));
         assert!(hit[0].fix.contains(&format!("audience={}", mgmt_aud())));
-        assert!(!all_text(&f).contains(&jwe.raw));
+        assert!(!all_text(&f).contains(&*jwe.raw));
     }
 
     #[test]

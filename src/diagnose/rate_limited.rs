@@ -52,7 +52,7 @@ fn budget(rl: Option<&RateLimit>, at_secs: Option<i64>) -> String {
 /// formatting the draft: the diagnoser skips `check` for repeats.
 pub fn cause(ev: &AuthEvent, _link: &Link) -> Option<String> {
     let (method, endpoint) = match &ev.kind {
-        EventKind::ApiCall(c) if c.status == Some(429) => (c.method.as_str(), c.endpoint.as_str()),
+        EventKind::ApiCall(c) if c.status == Some(429) => (c.method.as_str(), &*c.endpoint),
         EventKind::TokenGrant(g) if g.status == Some(429) => ("POST", "/oauth/token"),
         EventKind::AuthOther {
             endpoint,
@@ -68,7 +68,7 @@ pub fn check(ev: &AuthEvent, _link: &Link) -> Vec<Draft> {
     let (method, endpoint, status, answer, rl) = match &ev.kind {
         EventKind::ApiCall(c) if c.status == Some(429) => (
             c.method.clone(),
-            c.endpoint.clone(),
+            c.endpoint.to_string(),
             c.status,
             status_phrase(c.status, c.error.as_ref()),
             c.ratelimit.as_ref(),

@@ -267,7 +267,7 @@ mod tests {
             "{e}"
         );
         assert!(!all_text(&f).contains("Sup3rS3cret"));
-        assert!(!all_text(&f).contains(&idt.raw));
+        assert!(!all_text(&f).contains(&*idt.raw));
     }
 
     #[test]

@@ -228,7 +228,7 @@ mod tests {
     fn iss_host_is_read_without_url_parsing() {
         let t = |iss: &str| {
             crate::model::Token {
-            raw: String::new(),
+            raw: "".into(),
             fingerprint: String::new(),
             format: crate::model::TokenFormat::Jwt,
             role: TokenRole::Access,

@@ -64,7 +64,7 @@ mod tests {
         );
         let f = run(&[ev(0, "GET", USER_PATH, Some(200), K::ApiCall(c))]);
         assert_eq!(of(&f, "token-in-url").len(), 1);
-        assert!(!all_text(&f).contains(&t.raw));
+        assert!(!all_text(&f).contains(&*t.raw));
     }
 
     #[test]

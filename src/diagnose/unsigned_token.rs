@@ -109,12 +109,25 @@ pub struct Pending {
 
 impl Pending {
     pub fn observe(&mut self, ev: &AuthEvent, link: &Link) {
-        for t in tokens_of(ev) {
+        // An API call presents at most one token (the common case; no list is built).
+        let one;
+        let tokens = match &ev.kind {
+            EventKind::ApiCall(c) => {
+                one = presented_token(&c.credential);
+                one.as_slice()
+            }
+            _ => &tokens_of(ev)[..],
+        };
+        for &t in tokens {
+            // Seen tokens first: one set lookup, before reading the JWT header.
+            if self.seen.contains(&t.fingerprint) {
+                continue;
+            }
             let unverified = t
                 .jwt
                 .as_ref()
                 .is_some_and(|j| j.verification == Verification::NotVerified && !alg_none(t));
-            if !unverified || self.seen.contains(&t.fingerprint) {
+            if !unverified {
                 continue;
             }
             if self.items.len() >= MAX_PENDING {

@@ -160,16 +160,18 @@ pub enum Credential {
 pub struct ApiCall {
     pub api: Api,
     pub method: String,
-    /// Endpoint template, e.g. `/api/v2/users/{id}`; the raw path when unknown.
-    pub endpoint: String,
+    /// Endpoint template, e.g. `/api/v2/users/{id}`; the raw path when unknown. Templates are
+    /// borrowed from the static catalogue (no copy per call).
+    pub endpoint: std::borrow::Cow<'static, str>,
     /// Whether `endpoint` came from the scope catalogue.
     pub known_endpoint: bool,
     /// Scopes the endpoint accepts, from the catalogue.
     pub accepted_scopes: Vec<String>,
     /// The catalogue says all listed scopes are needed (else any one of them).
     pub needs_all_scopes: bool,
-    /// Values of the template's `{...}` segments, in order (e.g. the user id).
-    pub path_params: Vec<(String, String)>,
+    /// Names (from the static template) and values of the template's `{...}` segments, in
+    /// order (e.g. `("id", user id)`).
+    pub path_params: Vec<(&'static str, String)>,
     /// Top-level keys of a JSON request body (e.g. PATCH fields).
     pub body_fields: Vec<String>,
     pub credential: Credential,
@@ -216,7 +218,8 @@ pub enum EventKind {
 #[derive(Debug, Clone, PartialEq)]
 pub struct AuthEvent {
     pub at: Evidence,
-    /// Host the request went to (tenant domain).
-    pub host: String,
+    /// Host the request went to (tenant domain), normalised. Shared: consecutive exchanges to
+    /// the same host hand out the same string.
+    pub host: std::sync::Arc<str>,
     pub kind: EventKind,
 }

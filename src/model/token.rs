@@ -97,8 +97,9 @@ impl Jwt {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Token {
-    /// The raw token. Secret.
-    pub raw: String,
+    /// The raw token. Secret. Shared, not copied, when a memoised token is handed out again
+    /// (every API call of a busy client carries the same bearer token).
+    pub raw: std::sync::Arc<str>,
     pub fingerprint: String,
     pub format: TokenFormat,
     pub role: TokenRole,

@@ -473,7 +473,7 @@ impl Metrics {
                 if status.is_some_and(|s| s >= 400) {
                     let reason = FailureReason::from_api_error(status, call.error.as_ref());
                     let endpoint = if call.known_endpoint {
-                        call.endpoint.as_str()
+                        &*call.endpoint
                     } else {
                         OTHER
                     };

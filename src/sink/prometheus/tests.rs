@@ -60,7 +60,7 @@ fn api_call(status: u16, message: &str, code: &str) -> ApiCall {
             "update:current_user_metadata".into(),
         ],
         needs_all_scopes: false,
-        path_params: vec![("id".into(), "auth0|123".into())],
+        path_params: vec![("id", "auth0|123".into())],
         body_fields: vec![],
         credential: Credential::Bearer(jwt_token(
             TokenRole::Access,
