@@ -93,7 +93,7 @@ fn evidence(ex: &Exchange) -> Evidence {
         input: ex.input,
         index: ex.index,
         time: ex.started,
-        method: ex.request.method.clone(),
+        method: ex.request.method.to_string(),
         url: ex.request.url.clone(),
         status: ex.status(),
     }
@@ -529,7 +529,7 @@ impl Classifier {
             if let (Some(r), Some((e, desc, _))) = (resp.filter(|r| r.status >= 400), &www) {
                 error = Some(crate::model::Auth0Error {
                     status_code: Some(r.status),
-                    error: Some(r.status_text.clone()).filter(|s| !s.is_empty()),
+                    error: Some(r.status_text.to_string()).filter(|s| !s.is_empty()),
                     message: desc.clone().or_else(|| Some(e.clone())),
                     error_code: Some(e.clone()),
                 });
