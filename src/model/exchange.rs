@@ -91,18 +91,31 @@ impl Headers {
         self.spans.is_empty()
     }
 
+    /// Is the header at `s` called `name` (case-insensitive)? Compares lengths first and bytes
+    /// without slicing the text as `str` (lookups run several times per exchange).
+    fn named(&self, s: &Span, name: &str) -> bool {
+        s.name.1.wrapping_sub(s.name.0) == name.len()
+            && self
+                .text
+                .as_bytes()
+                .get(s.name.0..s.name.1)
+                .is_some_and(|n| n.eq_ignore_ascii_case(name.as_bytes()))
+    }
+
     /// First value of `name` (case-insensitive).
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
+        self.spans
+            .iter()
+            .find(|s| self.named(s, name))
+            .map(|s| self.part(s.value))
     }
 
     /// Every value of `name` (case-insensitive), in order.
     pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.iter()
-            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
+        self.spans
+            .iter()
+            .filter(move |s| self.named(s, name))
+            .map(|s| self.part(s.value))
     }
 
     pub fn push(&mut self, name: impl AsRef<str>, value: impl AsRef<str>) {
