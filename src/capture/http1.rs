@@ -902,15 +902,18 @@ impl Http1Conn {
 /// each message does not scan its header list once per lookup).
 #[derive(Debug, Clone, Copy, Default)]
 struct Facts {
-    /// Headers in the block when parsed; trailers added later make the positions stale.
+    /// Headers in the block when parsed; trailers added later make the positions stale
+    /// (`usize::MAX`: positions not recorded, always scan).
     count: usize,
-    host: Option<usize>,
-    upgrade: Option<usize>,
-    content_type: Option<usize>,
-    content_encoding: Option<usize>,
-    /// Content-Length / Transfer-Encoding: how many lines, and the first one.
-    cl: (usize, Option<usize>),
-    te: (usize, Option<usize>),
+    // Positions fit a byte (at most `MAX_HEADERS` headers): this rides along with every
+    // message, so it is kept small.
+    host: Option<u8>,
+    upgrade: Option<u8>,
+    content_type: Option<u8>,
+    content_encoding: Option<u8>,
+    /// Content-Length / Transfer-Encoding: how many lines (saturating), and the first one.
+    cl: (u8, Option<u8>),
+    te: (u8, Option<u8>),
 }
 
 impl Facts {
@@ -919,24 +922,28 @@ impl Facts {
             count: h.len(),
             ..Facts::default()
         };
-        let first = |slot: &mut Option<usize>, i: usize| {
+        if h.len() > usize::from(u8::MAX) {
+            f.count = usize::MAX;
+            return f;
+        }
+        let first = |slot: &mut Option<u8>, i: u8| {
             slot.get_or_insert(i);
         };
-        for (i, x) in h.iter().enumerate() {
+        for (i, x) in (0..=u8::MAX).zip(h) {
             let n = x.name;
             match n.len() {
                 4 if n.eq_ignore_ascii_case("host") => first(&mut f.host, i),
                 7 if n.eq_ignore_ascii_case("upgrade") => first(&mut f.upgrade, i),
                 12 if n.eq_ignore_ascii_case("content-type") => first(&mut f.content_type, i),
                 14 if n.eq_ignore_ascii_case("content-length") => {
-                    f.cl.0 += 1;
+                    f.cl.0 = f.cl.0.saturating_add(1);
                     first(&mut f.cl.1, i);
                 }
                 16 if n.eq_ignore_ascii_case("content-encoding") => {
                     first(&mut f.content_encoding, i)
                 }
                 17 if n.eq_ignore_ascii_case("transfer-encoding") => {
-                    f.te.0 += 1;
+                    f.te.0 = f.te.0.saturating_add(1);
                     first(&mut f.te.1, i);
                 }
                 _ => {}
@@ -951,24 +958,20 @@ impl Facts {
     }
 
     /// First value of `name`, found at position `at` when parsed (a scan if stale).
-    fn get<'h>(&self, headers: &'h Headers, at: Option<usize>, name: &str) -> Option<&'h str> {
+    fn get<'h>(&self, headers: &'h Headers, at: Option<u8>, name: &str) -> Option<&'h str> {
         if !self.fresh(headers) {
             return headers.get(name);
         }
-        at.and_then(|i| headers.value(i))
+        at.and_then(|i| headers.value(usize::from(i)))
     }
 
     /// For a header counted in `(n, first)`: `Some` with its single value (or none) when fresh
     /// and it occurs at most once; `None` means "scan for every value".
-    fn only<'h>(
-        &self,
-        headers: &'h Headers,
-        (n, at): (usize, Option<usize>),
-    ) -> Option<Option<&'h str>> {
+    fn only<'h>(&self, headers: &'h Headers, (n, at): (u8, Option<u8>)) -> Option<Option<&'h str>> {
         if !self.fresh(headers) || n > 1 {
             return None;
         }
-        Some(at.and_then(|i| headers.value(i)))
+        Some(at.and_then(|i| headers.value(usize::from(i))))
     }
 }
 
@@ -1301,6 +1304,48 @@ mod tests {
 
     fn feed(c: &mut Http1Conn, dir: Dir, data: &[u8], out: &mut Vec<HttpPair>) {
         c.push(dir, data, 1, out);
+    }
+
+    /// The one-pass header positions (`Facts`) give what a scan gives: repeated and
+    /// conflicting Content-Length lines, case-insensitive names, a Content-Type that only
+    /// arrives in a trailer, and the Host header for the URL.
+    #[test]
+    fn framing_header_lookups_match_a_scan() {
+        let mut c = conn();
+        let mut out = Vec::new();
+        feed(
+            &mut c,
+            Dir::ClientToServer,
+            b"POST /a HTTP/1.1\r\nhOsT: api.example\r\ncontent-LENGTH: 2\r\nContent-Length: 2\r\n\r\nhiGET /b HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+            &mut out,
+        );
+        feed(
+            &mut c,
+            Dir::ServerToClient,
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\nContent-Type: application/json\r\n\r\n",
+            &mut out,
+        );
+        let first = out.first().expect("first exchange");
+        assert_eq!(first.request.url, "http://api.example/a");
+        assert_eq!(first.request.body.data, b"hi");
+        let resp = first.response.as_ref().expect("response");
+        assert_eq!(resp.body.data, b"{}");
+        assert_eq!(resp.body.mime.as_deref(), Some("application/json"));
+        assert_eq!(
+            c.stats().parse_errors,
+            1,
+            "conflicting Content-Length is an error"
+        );
+        c.close(2, &mut out);
+        let second = out.get(1).expect("second request");
+        assert!(
+            second
+                .notes
+                .iter()
+                .any(|n| n.contains("conflicting Content-Length")),
+            "{:?}",
+            second.notes
+        );
     }
 
     #[test]
