@@ -11,7 +11,8 @@
 //! just take turns (no gain, a little hand-off cost).
 
 use std::io::Read;
-use std::sync::mpsc::sync_channel;
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::time::Duration;
 
 use crate::capture::keylog::KeyLog;
 use crate::capture::CaptureOutput;
@@ -24,6 +25,30 @@ pub const BATCH_ITEMS: usize = 256;
 pub const BATCH_BYTES: usize = 1 << 20;
 /// Full batches that may wait for the consumer before the reader blocks.
 pub const QUEUED: usize = 4;
+
+/// Hand `full` to the consumer. While the queue is full, free what the consumer hands back
+/// (it returns every batch it takes, so a slot frees up as used batches arrive) instead of
+/// just blocking: the consumer, the slower stage, then never has to free outputs itself.
+/// Returns false when the consumer is gone.
+fn send<T>(
+    tx: &SyncSender<Vec<CaptureOutput>>,
+    back_rx: &Receiver<(Vec<CaptureOutput>, Vec<T>)>,
+    mut full: Vec<CaptureOutput>,
+) -> bool {
+    loop {
+        match tx.try_send(full) {
+            Ok(()) => return true,
+            Err(TrySendError::Disconnected(_)) => return false,
+            Err(TrySendError::Full(back)) => full = back,
+        }
+        match back_rx.recv_timeout(Duration::from_millis(5)) {
+            Ok(used) => drop(used),
+            Err(RecvTimeoutError::Timeout) => {}
+            // The consumer stopped handing batches back: plain blocking send.
+            Err(RecvTimeoutError::Disconnected) => return tx.send(full).is_ok(),
+        }
+    }
+}
 
 /// Approximate heap size of one output (what bounds the queue's memory).
 fn weight(out: &CaptureOutput) -> usize {
@@ -61,21 +86,21 @@ pub fn read_capture_threaded<R: Read + Send, T: Send>(
                 bytes = bytes.saturating_add(weight(&out));
                 batch.push(out);
                 if batch.len() >= BATCH_ITEMS || bytes >= BATCH_BYTES {
-                    let next = match back_rx.try_recv() {
-                        Ok((mut used, leftovers)) => {
-                            drop(leftovers);
-                            used.clear();
-                            used
-                        }
-                        Err(_) => Vec::with_capacity(BATCH_ITEMS),
-                    };
+                    // Free everything the consumer has handed back, keeping one vector to reuse.
+                    let mut next = None;
+                    while let Ok((mut used, leftovers)) = back_rx.try_recv() {
+                        drop(leftovers);
+                        used.clear();
+                        next = Some(used);
+                    }
+                    let next = next.unwrap_or_else(|| Vec::with_capacity(BATCH_ITEMS));
                     let full = std::mem::replace(&mut batch, next);
                     bytes = 0;
-                    consumer_gone = tx.send(full).is_err();
+                    consumer_gone = !send(&tx, &back_rx, full);
                 }
             });
             if !batch.is_empty() && !consumer_gone {
-                let _ = tx.send(batch);
+                send(&tx, &back_rx, batch);
             }
             drop(tx);
             // Free what the consumer hands back until it is done.
@@ -87,7 +112,8 @@ pub fn read_capture_threaded<R: Read + Send, T: Send>(
             for out in &batch {
                 leftovers.push(on(out));
             }
-            // A full return queue (the worker is busy) just means freeing here.
+            // A full return queue (the worker is busy) just means freeing here; the worker
+            // drains it whenever it closes a batch or waits to send one, so this is rare.
             let _ = back_tx.try_send((batch, leftovers));
         }
         drop(back_tx);
