@@ -1227,12 +1227,18 @@ fn parse_chunk_size(line: &[u8]) -> Option<u64> {
 
 /// Absolute URL for a request: absolute-form targets as is, otherwise scheme + Host + target.
 fn build_url(scheme: &str, server: &str, method: &str, target: &str, host: Option<&str>) -> String {
-    let target = target.split('#').next().unwrap_or("");
-    let lower = target
-        .get(..8)
-        .map(|p| p.to_ascii_lowercase())
-        .unwrap_or_default();
-    if lower.starts_with("http://") || lower.starts_with("https://") {
+    let target = match target.as_bytes().iter().position(|b| *b == b'#') {
+        Some(at) => target.get(..at).unwrap_or(""),
+        None => target,
+    };
+    // Absolute form: the first 8 bytes start with `http://` or are `https://` (any case).
+    let absolute = target.get(..8).is_some_and(|p| {
+        let p = p.as_bytes();
+        p.get(..7)
+            .is_some_and(|h| h.eq_ignore_ascii_case(b"http://"))
+            || p.eq_ignore_ascii_case(b"https://")
+    });
+    if absolute {
         return target.to_string();
     }
     let host = host
@@ -1304,6 +1310,30 @@ mod tests {
 
     fn feed(c: &mut Http1Conn, dir: Dir, data: &[u8], out: &mut Vec<HttpPair>) {
         c.push(dir, data, 1, out);
+    }
+
+    /// URLs: absolute-form targets kept as sent (any scheme case), fragments dropped, the
+    /// Host header (or the server address) for origin-form targets.
+    #[test]
+    fn urls_from_request_targets() {
+        let mut c = conn();
+        let mut out = Vec::new();
+        feed(
+            &mut c,
+            Dir::ClientToServer,
+            b"GET HTTPS://Other.example/p?q=1#frag HTTP/1.1\r\nHost: api.example\r\n\r\nGET /x#y HTTP/1.1\r\nHost: api.example\r\n\r\nGET http:/ HTTP/1.1\r\n\r\n",
+            &mut out,
+        );
+        c.close(1, &mut out);
+        let urls: Vec<&str> = out.iter().map(|p| p.request.url.as_str()).collect();
+        assert_eq!(
+            urls,
+            [
+                "HTTPS://Other.example/p?q=1",
+                "http://api.example/x",
+                "http://10.0.0.2:80/http:/"
+            ]
+        );
     }
 
     /// The one-pass header positions (`Facts`) give what a scan gives: repeated and
