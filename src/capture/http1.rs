@@ -786,8 +786,7 @@ impl Http1Conn {
                     return;
                 };
                 let body = make_body(
-                    &p.pair.request.headers,
-                    &p.facts,
+                    (&p.pair.request.headers, &p.facts),
                     raw,
                     dropped,
                     &self.caps,
@@ -825,8 +824,7 @@ impl Http1Conn {
                     return;
                 };
                 let body = make_body(
-                    &resp.headers,
-                    &self.half[1].resp_facts,
+                    (&resp.headers, &self.half[1].resp_facts),
                     raw,
                     dropped,
                     &self.caps,
@@ -1098,8 +1096,7 @@ fn to_headers(block: &[u8], h: &[httparse::Header<'_>]) -> Headers {
 }
 
 fn make_body(
-    headers: &Headers,
-    facts: &Facts,
+    (headers, facts): (&Headers, &Facts),
     raw: Vec<u8>,
     dropped: u64,
     caps: &Http1Caps,

@@ -902,7 +902,7 @@ fn split_headers(raw: Option<Vec<RawHeader<'_>>>) -> (Headers, Vec<(String, Stri
         if h.name.0.starts_with(':') {
             pseudo.push((h.name.0.to_ascii_lowercase(), value));
         } else {
-            headers.push(h.name.0.into_owned(), value);
+            headers.push(&h.name.0, value);
         }
     }
     (headers, pseudo)
