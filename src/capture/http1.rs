@@ -1224,7 +1224,7 @@ fn parse_chunk_size(line: &[u8]) -> Option<u64> {
 
 /// Absolute URL for a request: absolute-form targets as is, otherwise scheme + Host + target.
 fn build_url(scheme: &str, server: &str, method: &str, target: &str, host: Option<&str>) -> String {
-    let target = match target.as_bytes().iter().position(|b| *b == b'#') {
+    let target = match memchr::memchr(b'#', target.as_bytes()) {
         Some(at) => target.get(..at).unwrap_or(""),
         None => target,
     };
