@@ -33,7 +33,7 @@ fn exchange(method: &str, path: &str, status: u16, body: &str, tok: &str) -> Exc
     rh.push("x-ratelimit-reset", "1675452600");
     Exchange {
         request: Request {
-            method: method.into(),
+            method: method.to_string().into(),
             url: format!("https://dev-x.us.auth0.com{path}"),
             headers: h,
             ..Request::default()

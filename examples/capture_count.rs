@@ -7,6 +7,10 @@ use authtap::capture::CaptureOutput;
 use authtap::source::pcap::read_capture;
 use std::io::Write;
 
+// Same allocator as the `authtap` binary, so the numbers match what `analyze` pays.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let mut args = std::env::args().skip(1);
     let Some(path) = args.next() else {

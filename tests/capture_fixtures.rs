@@ -26,7 +26,7 @@ fn key(ex: &Exchange) -> Key {
     let mut names: Vec<String> = url.query_pairs().map(|(k, _)| k.into_owned()).collect();
     names.sort();
     (
-        ex.request.method.clone(),
+        ex.request.method.to_string(),
         url.host_str().unwrap_or("").to_string(),
         url.path().to_string(),
         names,

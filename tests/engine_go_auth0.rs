@@ -92,24 +92,24 @@ fn read_recording(path: &Path) -> Option<Exchange> {
         index: 0,
         started: Some(1_720_000_000_000_000),
         request: Request {
-            method: req.method.clone(),
+            method: req.method.clone().into(),
             url: req.url.clone(),
             http_version: "HTTP/1.1".into(),
             body: Body {
                 data: req.body.clone().into_bytes(),
                 truncated: false,
-                mime: mime(&req.headers),
+                mime: mime(&req.headers).map(Into::into),
             },
             headers: req.headers,
         },
         response: Some(Response {
             status: resp.code,
-            status_text: String::new(),
+            status_text: "".into(),
             http_version: "HTTP/2.0".into(),
             body: Body {
                 data: resp.body.clone().into_bytes(),
                 truncated: false,
-                mime: mime(&resp.headers),
+                mime: mime(&resp.headers).map(Into::into),
             },
             headers: resp.headers,
         }),

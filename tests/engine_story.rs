@@ -103,24 +103,24 @@ impl Story {
             started: Some((NOW + index as i64) * 1_000_000),
             duration_ms: Some(12.0),
             request: Request {
-                method: method.into(),
+                method: method.to_string().into(),
                 url: url.into(),
                 http_version: "HTTP/2".into(),
                 body: Body {
                     data: body.as_bytes().to_vec(),
                     truncated: false,
-                    mime: mime(&h),
+                    mime: mime(&h).map(Into::into),
                 },
                 headers: h,
             },
             response: Some(Response {
                 status,
-                status_text: String::new(),
+                status_text: "".into(),
                 http_version: "HTTP/2".into(),
                 body: Body {
                     data: resp_body.as_bytes().to_vec(),
                     truncated: false,
-                    mime: mime(&rh),
+                    mime: mime(&rh).map(Into::into),
                 },
                 headers: rh,
             }),

@@ -108,14 +108,9 @@ fn every_corpus_har_reads_with_the_json_entry_count() {
                 path.display(),
                 ex.request.url
             );
-            assert!(ex
-                .request
-                .headers
-                .0
-                .iter()
-                .all(|(n, _)| !n.starts_with(':')));
+            assert!(ex.request.headers.iter().all(|(n, _)| !n.starts_with(':')));
             if let Some(r) = &ex.response {
-                assert!(r.headers.0.iter().all(|(n, _)| !n.starts_with(':')));
+                assert!(r.headers.iter().all(|(n, _)| !n.starts_with(':')));
                 assert!(r.body.data.len() <= authtap::source::har::BODY_CAP);
             }
         }

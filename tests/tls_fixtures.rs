@@ -35,7 +35,7 @@ fn read(name: &str, keylog: Option<&str>) -> Seen {
             let url = url::Url::parse(&e.request.url).expect("absolute url");
             let path = url.path().to_string();
             seen.exchanges.push((
-                e.request.method.clone(),
+                e.request.method.to_string(),
                 path,
                 e.status(),
                 e.origin.tls.as_ref().and_then(|t| t.version.clone()),

@@ -219,7 +219,7 @@ impl ErrorFacts {
             if let Some((e, desc, _)) = &www {
                 error = Some(Auth0Error {
                     status_code: Some(r.status),
-                    error: Some(r.status_text.clone()).filter(|s| !s.is_empty()),
+                    error: Some(r.status_text.to_string()).filter(|s| !s.is_empty()),
                     message: desc.clone().or_else(|| Some(e.clone())),
                     error_code: Some(e.clone()),
                 });
@@ -300,7 +300,7 @@ impl ErrorMemo {
             r.body.data.clone(),
             ErrorEntry {
                 status: r.status,
-                status_text: r.status_text.clone(),
+                status_text: r.status_text.to_string(),
                 www: www.map(str::to_string),
                 facts: facts.clone(),
             },

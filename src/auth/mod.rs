@@ -107,7 +107,7 @@ fn evidence(ex: &Exchange) -> Evidence {
         input: ex.input,
         index: ex.index,
         time: ex.started,
-        method: ex.request.method.clone(),
+        method: ex.request.method.to_string(),
         url: ex.request.url.clone(),
         status: ex.status(),
     }

@@ -284,7 +284,7 @@ mod tests {
         Body {
             data: data.as_bytes().to_vec(),
             truncated: false,
-            mime: mime.map(str::to_string),
+            mime: mime.map(|m| m.to_string().into()),
         }
     }
 

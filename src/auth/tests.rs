@@ -38,7 +38,7 @@ impl B {
         B(Exchange {
             index: 7,
             request: Request {
-                method: method.into(),
+                method: method.to_string().into(),
                 url: url.into(),
                 http_version: "HTTP/1.1".into(),
                 ..Request::default()
@@ -54,7 +54,7 @@ impl B {
         self.0.request.body = Body {
             data: body.as_bytes().to_vec(),
             truncated: false,
-            mime: Some(mime.into()),
+            mime: Some(mime.to_string().into()),
         };
         self
     }
@@ -64,7 +64,7 @@ impl B {
             body: Body {
                 data: body.as_bytes().to_vec(),
                 truncated: false,
-                mime: Some(mime.into()),
+                mime: Some(mime.to_string().into()),
             },
             ..Response::default()
         });
@@ -703,7 +703,7 @@ fn read_cassette(text: &str) -> Option<Exchange> {
                 match (section, k) {
                     ("req", "body") => ex.request.body.data = scalar(v).into_bytes(),
                     ("req", "url") => ex.request.url = scalar(v),
-                    ("req", "method") => ex.request.method = scalar(v),
+                    ("req", "method") => ex.request.method = scalar(v).into(),
                     ("resp", "body") => resp.body.data = scalar(v).into_bytes(),
                     ("resp", "code") => resp.status = v.trim().parse().ok()?,
                     _ => {}
@@ -723,7 +723,7 @@ fn read_cassette(text: &str) -> Option<Exchange> {
                     } else {
                         &mut resp.body
                     };
-                    body.mime = Some(v.clone());
+                    body.mime = Some(v.clone().into());
                 }
                 hdrs.push(header_name.clone(), v);
             }

@@ -27,6 +27,7 @@
 //! CONNECT tunnels are not followed after the switch.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use super::http1::{Http1Caps, Http1Conn, Http1Stats};
 use super::keylog::KeyLog;
@@ -149,8 +150,9 @@ enum Tls {
 /// One connection above TCP.
 pub struct Conn {
     meta: ConnMeta,
-    label: String,
-    server: String,
+    /// "client -> server" and "ip:port" of the server, shared by all exchanges of the connection.
+    label: Arc<str>,
+    server: Arc<str>,
     scheme: &'static str,
     tls: Tls,
     app: App,
@@ -249,7 +251,7 @@ impl Conn {
             }
             return false;
         }
-        let mut c = Http1Conn::new(self.scheme, self.server.clone(), ctx.http1_caps.clone());
+        let mut c = Http1Conn::new(self.scheme, self.server.to_string(), ctx.http1_caps.clone());
         // A direction that did not start at a message start looks for one first. When the
         // server speaks first, the client's request was before the capture (or lost).
         if !http1 || sn.gapped[i] {
@@ -349,7 +351,7 @@ impl Conn {
         (ctx.out)(CaptureOutput::TlsUndecrypted {
             input: ctx.input,
             sni,
-            server: self.server.clone(),
+            server: self.server.to_string(),
             reason,
             time: self.first.or(Some(ts)),
         });
@@ -376,8 +378,8 @@ impl<'a> StreamSink<ConnCtx<'a>> for Conn {
     fn open(meta: &ConnMeta, _ts: Micros, _ctx: &mut ConnCtx<'a>) -> Self {
         Conn {
             meta: meta.clone(),
-            label: format!("{} -> {}", meta.client, meta.server),
-            server: fmt_addr(meta.server),
+            label: format!("{} -> {}", meta.client, meta.server).into(),
+            server: fmt_addr(meta.server).into(),
             scheme: "http",
             tls: Tls::None,
             app: App::Sniff(Box::default()),

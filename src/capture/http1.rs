@@ -15,7 +15,9 @@
 //! unanswered request, which may be the wrong one when a whole response was lost; HTTP/0.9 is
 //! not recognised; `Transfer-Encoding` other than chunked is read until close.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
+use std::mem::MaybeUninit;
 
 use super::{Dir, HttpPair};
 use crate::decode::body::{decode_body, DecodeError};
@@ -118,8 +120,10 @@ struct Half {
     body_dropped: u64,
     /// Notes for the message in progress (gaps, truncation).
     notes: Vec<String>,
-    /// Server side: the response whose body is being read, and whether it has a request.
+    /// Server side: the response whose body is being read (and where its framing headers are),
+    /// and whether it has a request.
     resp: Option<Response>,
+    resp_facts: Facts,
     resp_orphan: bool,
     /// Notes waiting for the next message of this direction (a gap between messages).
     pending_note: Option<String>,
@@ -138,6 +142,7 @@ impl Half {
 #[derive(Debug)]
 struct Pending {
     pair: HttpPair,
+    facts: Facts,
     req_done: bool,
     resp_done: bool,
     head: bool,
@@ -567,17 +572,20 @@ impl Http1Conn {
     }
 
     fn parse_head(&mut self, dir: Dir, data: &[u8], ts: Micros, out: &mut Vec<HttpPair>) -> Head {
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        // Uninitialised slots: zeroing 128 headers (4 KiB) per message showed in profiles.
+        let mut headers = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+        let config = httparse::ParserConfig::default();
         match dir {
             Dir::ClientToServer => {
-                let mut req = httparse::Request::new(&mut headers);
-                match req.parse(data) {
+                let mut req = httparse::Request::new(&mut []);
+                match config.parse_request_with_uninit_headers(&mut req, data, &mut headers) {
                     Ok(httparse::Status::Complete(n)) => {
-                        let method = req.method.unwrap_or("").to_string();
-                        let target = req.path.unwrap_or("").to_string();
+                        let method = known_method(req.method.unwrap_or(""));
+                        let target = req.path.unwrap_or("");
                         let version = req.version.unwrap_or(1);
-                        let hdrs = to_headers(req.headers);
-                        self.start_request(method, &target, version, hdrs, ts, out);
+                        let facts = Facts::of(req.headers);
+                        let hdrs = to_headers(data, req.headers);
+                        self.start_request(method, target, version, (hdrs, facts), ts, out);
                         Head::Done(n)
                     }
                     Ok(httparse::Status::Partial) => Head::NeedMore,
@@ -585,14 +593,15 @@ impl Http1Conn {
                 }
             }
             Dir::ServerToClient => {
-                let mut resp = httparse::Response::new(&mut headers);
-                match resp.parse(data) {
+                let mut resp = httparse::Response::new(&mut []);
+                match config.parse_response_with_uninit_headers(&mut resp, data, &mut headers) {
                     Ok(httparse::Status::Complete(n)) => {
                         let status = resp.code.unwrap_or(0);
-                        let reason = resp.reason.unwrap_or("").to_string();
+                        let reason = known_reason(resp.reason.unwrap_or(""));
                         let version = resp.version.unwrap_or(1);
-                        let hdrs = to_headers(resp.headers);
-                        self.start_response(status, reason, version, hdrs, ts, out);
+                        let facts = Facts::of(resp.headers);
+                        let hdrs = to_headers(data, resp.headers);
+                        self.start_response(status, reason, version, (hdrs, facts), ts, out);
                         Head::Done(n)
                     }
                     Ok(httparse::Status::Partial) => Head::NeedMore,
@@ -604,10 +613,10 @@ impl Http1Conn {
 
     fn start_request(
         &mut self,
-        method: String,
+        method: Cow<'static, str>,
         target: &str,
         version: u8,
-        headers: Headers,
+        (headers, facts): (Headers, Facts),
         ts: Micros,
         out: &mut Vec<HttpPair>,
     ) {
@@ -623,11 +632,12 @@ impl Http1Conn {
                 out.push(p.pair);
             }
         }
-        let url = build_url(self.scheme, &self.server, &method, target, &headers);
+        let host = facts.get(&headers, facts.host, "host");
+        let url = build_url(self.scheme, &self.server, &method, target, host);
         let head = method.eq_ignore_ascii_case("HEAD");
         let connect = method.eq_ignore_ascii_case("CONNECT");
-        let wants_upgrade = connect || headers.get("upgrade").is_some();
-        let body_state = request_body(&headers);
+        let wants_upgrade = connect || facts.get(&headers, facts.upgrade, "upgrade").is_some();
+        let body_state = request_body(&headers, &facts);
         let mut notes = Vec::new();
         if let Some(n) = self.half[0].pending_note.take() {
             notes.push(n);
@@ -647,7 +657,7 @@ impl Http1Conn {
             request: Request {
                 method,
                 url,
-                http_version: version_str(version).to_string(),
+                http_version: Cow::Borrowed(version_str(version)),
                 headers,
                 body: Body::default(),
             },
@@ -658,6 +668,7 @@ impl Http1Conn {
         };
         self.pending.push_back(Pending {
             pair,
+            facts,
             req_done: false,
             resp_done: false,
             head,
@@ -678,9 +689,9 @@ impl Http1Conn {
     fn start_response(
         &mut self,
         status: u16,
-        reason: String,
+        reason: Cow<'static, str>,
         version: u8,
-        headers: Headers,
+        (headers, facts): (Headers, Facts),
         ts: Micros,
         out: &mut Vec<HttpPair>,
     ) {
@@ -692,7 +703,7 @@ impl Http1Conn {
         let response = Response {
             status,
             status_text: reason,
-            http_version: version_str(version).to_string(),
+            http_version: Cow::Borrowed(version_str(version)),
             headers,
             body: Body::default(),
         };
@@ -726,7 +737,7 @@ impl Http1Conn {
         let mut body_state = if head || status == 204 || status == 304 || switch.is_some() {
             State::Idle
         } else {
-            match response_body(&response.headers) {
+            match response_body(&response.headers, &facts) {
                 Ok(s) => s,
                 Err(why) => {
                     self.stats.parse_errors += 1;
@@ -745,6 +756,7 @@ impl Http1Conn {
             h.notes.push(n);
         }
         h.resp = Some(response);
+        h.resp_facts = facts;
         h.resp_orphan = !has_req;
         if let Some(proto) = switch {
             self.stats.upgrades += 1;
@@ -774,7 +786,7 @@ impl Http1Conn {
                     return;
                 };
                 let body = make_body(
-                    &p.pair.request.headers,
+                    (&p.pair.request.headers, &p.facts),
                     raw,
                     dropped,
                     &self.caps,
@@ -812,7 +824,7 @@ impl Http1Conn {
                     return;
                 };
                 let body = make_body(
-                    &resp.headers,
+                    (&resp.headers, &self.half[1].resp_facts),
                     raw,
                     dropped,
                     &self.caps,
@@ -884,6 +896,83 @@ impl Http1Conn {
     }
 }
 
+/// Where the headers that framing needs sit in a parsed header block, found in one pass (so
+/// each message does not scan its header list once per lookup).
+#[derive(Debug, Clone, Copy, Default)]
+struct Facts {
+    /// Headers in the block when parsed; trailers added later make the positions stale
+    /// (`usize::MAX`: positions not recorded, always scan).
+    count: usize,
+    // Positions fit a byte (at most `MAX_HEADERS` headers): this rides along with every
+    // message, so it is kept small.
+    host: Option<u8>,
+    upgrade: Option<u8>,
+    content_type: Option<u8>,
+    content_encoding: Option<u8>,
+    /// Content-Length / Transfer-Encoding: how many lines (saturating), and the first one.
+    cl: (u8, Option<u8>),
+    te: (u8, Option<u8>),
+}
+
+impl Facts {
+    fn of(h: &[httparse::Header<'_>]) -> Facts {
+        let mut f = Facts {
+            count: h.len(),
+            ..Facts::default()
+        };
+        if h.len() > usize::from(u8::MAX) {
+            f.count = usize::MAX;
+            return f;
+        }
+        let first = |slot: &mut Option<u8>, i: u8| {
+            slot.get_or_insert(i);
+        };
+        for (i, x) in (0..=u8::MAX).zip(h) {
+            let n = x.name;
+            match n.len() {
+                4 if n.eq_ignore_ascii_case("host") => first(&mut f.host, i),
+                7 if n.eq_ignore_ascii_case("upgrade") => first(&mut f.upgrade, i),
+                12 if n.eq_ignore_ascii_case("content-type") => first(&mut f.content_type, i),
+                14 if n.eq_ignore_ascii_case("content-length") => {
+                    f.cl.0 = f.cl.0.saturating_add(1);
+                    first(&mut f.cl.1, i);
+                }
+                16 if n.eq_ignore_ascii_case("content-encoding") => {
+                    first(&mut f.content_encoding, i)
+                }
+                17 if n.eq_ignore_ascii_case("transfer-encoding") => {
+                    f.te.0 = f.te.0.saturating_add(1);
+                    first(&mut f.te.1, i);
+                }
+                _ => {}
+            }
+        }
+        f
+    }
+
+    /// Still describes `headers` (no header was added since parsing).
+    fn fresh(&self, headers: &Headers) -> bool {
+        headers.len() == self.count
+    }
+
+    /// First value of `name`, found at position `at` when parsed (a scan if stale).
+    fn get<'h>(&self, headers: &'h Headers, at: Option<u8>, name: &str) -> Option<&'h str> {
+        if !self.fresh(headers) {
+            return headers.get(name);
+        }
+        at.and_then(|i| headers.value(usize::from(i)))
+    }
+
+    /// For a header counted in `(n, first)`: `Some` with its single value (or none) when fresh
+    /// and it occurs at most once; `None` means "scan for every value".
+    fn only<'h>(&self, headers: &'h Headers, (n, at): (u8, Option<u8>)) -> Option<Option<&'h str>> {
+        if !self.fresh(headers) || n > 1 {
+            return None;
+        }
+        Some(at.and_then(|i| headers.value(usize::from(i))))
+    }
+}
+
 enum Head {
     Done(usize),
     NeedMore,
@@ -905,21 +994,109 @@ fn version_str(v: u8) -> &'static str {
     }
 }
 
-fn to_headers(h: &[httparse::Header<'_>]) -> Headers {
-    let mut out = Vec::with_capacity(h.len());
+/// A well-known method as a static string (no allocation), any other one copied.
+fn known_method(m: &str) -> Cow<'static, str> {
+    const KNOWN: [&str; 9] = [
+        "GET", "POST", "PATCH", "PUT", "DELETE", "HEAD", "OPTIONS", "CONNECT", "TRACE",
+    ];
+    match KNOWN.iter().find(|k| **k == m) {
+        Some(k) => Cow::Borrowed(k),
+        None => Cow::Owned(m.to_owned()),
+    }
+}
+
+/// A standard reason phrase as a static string (no allocation), any other one copied.
+fn known_reason(r: &str) -> Cow<'static, str> {
+    const KNOWN: [&str; 24] = [
+        "OK",
+        "Created",
+        "Accepted",
+        "No Content",
+        "Moved Permanently",
+        "Found",
+        "See Other",
+        "Not Modified",
+        "Temporary Redirect",
+        "Permanent Redirect",
+        "Bad Request",
+        "Unauthorized",
+        "Forbidden",
+        "Not Found",
+        "Method Not Allowed",
+        "Conflict",
+        "Precondition Failed",
+        "Unprocessable Entity",
+        "Too Many Requests",
+        "Internal Server Error",
+        "Bad Gateway",
+        "Service Unavailable",
+        "Gateway Timeout",
+        "",
+    ];
+    match KNOWN.iter().find(|k| **k == r) {
+        Some(k) => Cow::Borrowed(k),
+        None => Cow::Owned(r.to_owned()),
+    }
+}
+
+/// A common media type as a static string (no allocation), any other one copied.
+fn known_mime(m: &str) -> Cow<'static, str> {
+    const KNOWN: [&str; 8] = [
+        "application/json",
+        "application/json; charset=utf-8",
+        "application/x-www-form-urlencoded",
+        "text/html",
+        "text/html; charset=utf-8",
+        "text/plain",
+        "text/plain; charset=utf-8",
+        "application/jwk-set+json",
+    ];
+    match KNOWN.iter().find(|k| **k == m) {
+        Some(k) => Cow::Borrowed(k),
+        None => Cow::Owned(m.to_owned()),
+    }
+}
+
+/// The parsed headers of a header block `block` (which `h` borrows from). Fast path: the
+/// bytes from the first name to the last value are UTF-8, so they are copied once and every
+/// header is a span of that copy; otherwise each header is copied (lossily where needed).
+fn to_headers(block: &[u8], h: &[httparse::Header<'_>]) -> Headers {
+    let base = block.as_ptr() as usize;
+    let at = |s: &[u8]| (s.as_ptr() as usize).wrapping_sub(base);
+    if let (Some(first), Some(last)) = (h.first(), h.last()) {
+        let (start, end) = (
+            at(first.name.as_bytes()),
+            at(last.value).saturating_add(last.value.len()),
+        );
+        if let Some(Ok(text)) = block.get(start..end).map(std::str::from_utf8) {
+            let mut out = Headers::from_text(text.to_owned(), h.len());
+            let all = h.iter().all(|x| {
+                let n = at(x.name.as_bytes()).wrapping_sub(start);
+                let v = at(x.value).wrapping_sub(start);
+                out.push_span(
+                    n..n.saturating_add(x.name.len()),
+                    v..v.saturating_add(x.value.len()),
+                )
+            });
+            if all {
+                return out;
+            }
+        }
+    }
+    let bytes = h.iter().map(|x| x.name.len() + x.value.len()).sum();
+    let mut out = Headers::with_capacity(h.len(), bytes);
     for x in h {
         // `from_utf8` validates ASCII in bulk; the lossy path is only for broken bytes.
-        let value = match std::str::from_utf8(x.value) {
-            Ok(v) => v.to_owned(),
-            Err(_) => String::from_utf8_lossy(x.value).into_owned(),
-        };
-        out.push((x.name.to_owned(), value));
+        match std::str::from_utf8(x.value) {
+            Ok(v) => out.push(x.name, v),
+            Err(_) => out.push(x.name, String::from_utf8_lossy(x.value)),
+        }
     }
-    Headers(out)
+    out
 }
 
 fn make_body(
-    headers: &Headers,
+    (headers, facts): (&Headers, &Facts),
     raw: Vec<u8>,
     dropped: u64,
     caps: &Http1Caps,
@@ -927,7 +1104,9 @@ fn make_body(
     stats: &mut Http1Stats,
     what: &str,
 ) -> Body {
-    let mime = headers.get("content-type").map(str::to_string);
+    let mime = facts
+        .get(headers, facts.content_type, "content-type")
+        .map(known_mime);
     let mut truncated = dropped > 0;
     if dropped > 0 {
         stats.bodies_truncated += 1;
@@ -938,8 +1117,8 @@ fn make_body(
             "{what} body: {dropped} bytes not captured or over the cap"
         ));
     }
-    let enc = headers
-        .get("content-encoding")
+    let enc = facts
+        .get(headers, facts.content_encoding, "content-encoding")
         .filter(|e| !e.trim().eq_ignore_ascii_case("identity"));
     let data = match enc {
         Some(enc) if !raw.is_empty() => {
@@ -971,9 +1150,20 @@ fn make_body(
     }
 }
 
-fn content_length(headers: &Headers) -> Result<Option<u64>, String> {
+fn content_length(headers: &Headers, facts: &Facts) -> Result<Option<u64>, String> {
     let mut found: Option<u64> = None;
-    for v in headers.get_all("content-length") {
+    let (mut one, mut all);
+    let values: &mut dyn Iterator<Item = &str> = match facts.only(headers, facts.cl) {
+        Some(v) => {
+            one = v.into_iter();
+            &mut one
+        }
+        None => {
+            all = headers.get_all("content-length");
+            &mut all
+        }
+    };
+    for v in values {
         for part in v.split(',') {
             let n: u64 = part.trim().parse().map_err(|_| {
                 format!(
@@ -990,33 +1180,33 @@ fn content_length(headers: &Headers) -> Result<Option<u64>, String> {
     Ok(found)
 }
 
-fn is_chunked(headers: &Headers) -> Option<bool> {
-    let te: Vec<&str> = headers.get_all("transfer-encoding").collect();
-    if te.is_empty() {
-        return None;
-    }
-    let last = te.last().and_then(|v| v.rsplit(',').next()).unwrap_or("");
+fn is_chunked(headers: &Headers, facts: &Facts) -> Option<bool> {
+    let last = match facts.only(headers, facts.te) {
+        Some(one) => one?,
+        None => headers.get_all("transfer-encoding").last()?,
+    };
+    let last = last.rsplit(',').next().unwrap_or("");
     Some(last.trim().eq_ignore_ascii_case("chunked"))
 }
 
-fn request_body(headers: &Headers) -> Result<State, String> {
-    match is_chunked(headers) {
+fn request_body(headers: &Headers, facts: &Facts) -> Result<State, String> {
+    match is_chunked(headers, facts) {
         Some(true) => return Ok(State::Chunked(Chunk::Size)),
         Some(false) => {
             return Err("request Transfer-Encoding is not chunked; body length unknown".into())
         }
         None => {}
     }
-    Ok(State::Body(content_length(headers)?.unwrap_or(0)))
+    Ok(State::Body(content_length(headers, facts)?.unwrap_or(0)))
 }
 
-fn response_body(headers: &Headers) -> Result<State, String> {
-    match is_chunked(headers) {
+fn response_body(headers: &Headers, facts: &Facts) -> Result<State, String> {
+    match is_chunked(headers, facts) {
         Some(true) => return Ok(State::Chunked(Chunk::Size)),
         Some(false) => return Ok(State::UntilClose),
         None => {}
     }
-    Ok(match content_length(headers)? {
+    Ok(match content_length(headers, facts)? {
         Some(n) => State::Body(n),
         None => State::UntilClose,
     })
@@ -1033,17 +1223,22 @@ fn parse_chunk_size(line: &[u8]) -> Option<u64> {
 }
 
 /// Absolute URL for a request: absolute-form targets as is, otherwise scheme + Host + target.
-fn build_url(scheme: &str, server: &str, method: &str, target: &str, headers: &Headers) -> String {
-    let target = target.split('#').next().unwrap_or("");
-    let lower = target
-        .get(..8)
-        .map(|p| p.to_ascii_lowercase())
-        .unwrap_or_default();
-    if lower.starts_with("http://") || lower.starts_with("https://") {
+fn build_url(scheme: &str, server: &str, method: &str, target: &str, host: Option<&str>) -> String {
+    let target = match memchr::memchr(b'#', target.as_bytes()) {
+        Some(at) => target.get(..at).unwrap_or(""),
+        None => target,
+    };
+    // Absolute form: the first 8 bytes start with `http://` or are `https://` (any case).
+    let absolute = target.get(..8).is_some_and(|p| {
+        let p = p.as_bytes();
+        p.get(..7)
+            .is_some_and(|h| h.eq_ignore_ascii_case(b"http://"))
+            || p.eq_ignore_ascii_case(b"https://")
+    });
+    if absolute {
         return target.to_string();
     }
-    let host = headers
-        .get("host")
+    let host = host
         .map(str::trim)
         .filter(|h| !h.is_empty())
         .unwrap_or(server);
@@ -1112,6 +1307,72 @@ mod tests {
 
     fn feed(c: &mut Http1Conn, dir: Dir, data: &[u8], out: &mut Vec<HttpPair>) {
         c.push(dir, data, 1, out);
+    }
+
+    /// URLs: absolute-form targets kept as sent (any scheme case), fragments dropped, the
+    /// Host header (or the server address) for origin-form targets.
+    #[test]
+    fn urls_from_request_targets() {
+        let mut c = conn();
+        let mut out = Vec::new();
+        feed(
+            &mut c,
+            Dir::ClientToServer,
+            b"GET HTTPS://Other.example/p?q=1#frag HTTP/1.1\r\nHost: api.example\r\n\r\nGET /x#y HTTP/1.1\r\nHost: api.example\r\n\r\nGET http:/ HTTP/1.1\r\n\r\n",
+            &mut out,
+        );
+        c.close(1, &mut out);
+        let urls: Vec<&str> = out.iter().map(|p| p.request.url.as_str()).collect();
+        assert_eq!(
+            urls,
+            [
+                "HTTPS://Other.example/p?q=1",
+                "http://api.example/x",
+                "http://10.0.0.2:80/http:/"
+            ]
+        );
+    }
+
+    /// The one-pass header positions (`Facts`) give what a scan gives: repeated and
+    /// conflicting Content-Length lines, case-insensitive names, a Content-Type that only
+    /// arrives in a trailer, and the Host header for the URL.
+    #[test]
+    fn framing_header_lookups_match_a_scan() {
+        let mut c = conn();
+        let mut out = Vec::new();
+        feed(
+            &mut c,
+            Dir::ClientToServer,
+            b"POST /a HTTP/1.1\r\nhOsT: api.example\r\ncontent-LENGTH: 2\r\nContent-Length: 2\r\n\r\nhiGET /b HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+            &mut out,
+        );
+        feed(
+            &mut c,
+            Dir::ServerToClient,
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\nContent-Type: application/json\r\n\r\n",
+            &mut out,
+        );
+        let first = out.first().expect("first exchange");
+        assert_eq!(first.request.url, "http://api.example/a");
+        assert_eq!(first.request.body.data, b"hi");
+        let resp = first.response.as_ref().expect("response");
+        assert_eq!(resp.body.data, b"{}");
+        assert_eq!(resp.body.mime.as_deref(), Some("application/json"));
+        assert_eq!(
+            c.stats().parse_errors,
+            1,
+            "conflicting Content-Length is an error"
+        );
+        c.close(2, &mut out);
+        let second = out.get(1).expect("second request");
+        assert!(
+            second
+                .notes
+                .iter()
+                .any(|n| n.contains("conflicting Content-Length")),
+            "{:?}",
+            second.notes
+        );
     }
 
     #[test]
@@ -1200,7 +1461,6 @@ HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4;ext=1\r\nWiki\r\n5\r\nped
         assert_eq!(first.body.data, b"ok");
         let trailers = first
             .headers
-            .0
             .iter()
             .filter(|(n, _)| n.starts_with("X-T"))
             .count();

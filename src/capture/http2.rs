@@ -446,11 +446,14 @@ impl H2Conn {
         let mut notes = s.notes;
         request.body.data = s.req_body;
         request.body.truncated = s.req_truncated;
-        request.body.mime = request.headers.get("content-type").map(str::to_string);
+        request.body.mime = request
+            .headers
+            .get("content-type")
+            .map(|m| m.to_string().into());
         let response = s.response.map(|mut r| {
             r.body.data = s.resp_body;
             r.body.truncated = s.resp_truncated;
-            r.body.mime = r.headers.get("content-type").map(str::to_string);
+            r.body.mime = r.headers.get("content-type").map(|m| m.to_string().into());
             r
         });
         if response.is_none() {
@@ -584,7 +587,7 @@ fn build_request(
     let mut hs = Headers::default();
     for (n, v) in headers {
         match n.as_str() {
-            ":method" => r.method = v,
+            ":method" => r.method = v.into(),
             ":path" => path = v,
             ":authority" => authority = Some(v),
             ":scheme" => sch = Some(v),
@@ -624,7 +627,7 @@ fn append_trailers(
     notes: &mut Vec<String>,
 ) {
     let field_size = |n: &str, v: &str| n.len() + v.len() + 32;
-    let mut size: usize = headers.0.iter().map(|(n, v)| field_size(n, v)).sum();
+    let mut size: usize = headers.iter().map(|(n, v)| field_size(n, v)).sum();
     for (n, v) in fields {
         size += field_size(&n, &v);
         if size > hpack::MAX_HEADER_LIST {

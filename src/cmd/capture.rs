@@ -245,7 +245,7 @@ mod imp {
     /// Estimated heap bytes of one pipeline output, for the queue's byte cap.
     fn approx_bytes(o: &CaptureOutput) -> usize {
         let headers = |h: &crate::model::Headers| -> usize {
-            h.0.iter().map(|(k, v)| k.len() + v.len() + 48).sum()
+            h.iter().map(|(k, v)| k.len() + v.len() + 48).sum()
         };
         match o {
             CaptureOutput::Exchange(ex) => {

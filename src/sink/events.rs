@@ -72,11 +72,7 @@ impl<W: Write> EventsWriter<W> {
 }
 
 fn headers_json(h: &Headers, r: &Redactor) -> Value {
-    Value::Array(
-        h.0.iter()
-            .map(|(n, v)| json!([n, r.header(n, v)]))
-            .collect(),
-    )
+    Value::Array(h.iter().map(|(n, v)| json!([n, r.header(n, v)])).collect())
 }
 
 fn body_json(b: &Body, r: &Redactor) -> (Value, bool) {

@@ -145,9 +145,9 @@ pub struct HarWriter<W: Write> {
 }
 
 fn headers(h: &Headers, r: &Redactor) -> Vec<NameValue> {
-    h.0.iter()
+    h.iter()
         .map(|(n, v)| NameValue {
-            name: n.clone(),
+            name: n.to_string(),
             value: r.header(n, v),
         })
         .collect()
@@ -261,7 +261,7 @@ impl<W: Write> HarWriter<W> {
         } else {
             let (text, encoding, comment) = body_text(req_body, r);
             Some(PostData {
-                mime: req_body.mime.clone().unwrap_or_default(),
+                mime: req_body.mime.as_deref().unwrap_or_default().to_string(),
                 text,
                 encoding,
                 truncated: req_body.truncated,
@@ -269,10 +269,10 @@ impl<W: Write> HarWriter<W> {
             })
         };
         let request = HarRequest {
-            method: ex.request.method.clone(),
+            method: ex.request.method.to_string(),
             query_string: query_string(&url),
             url,
-            http_version: ex.request.http_version.clone(),
+            http_version: ex.request.http_version.to_string(),
             cookies: request_cookies(&ex.request.headers, r),
             headers: headers(&ex.request.headers, r),
             post_data,
@@ -295,12 +295,12 @@ impl<W: Write> HarWriter<W> {
                 HarResponse {
                     status: resp.status,
                     status_text: r.scrub(&resp.status_text),
-                    http_version: resp.http_version.clone(),
+                    http_version: resp.http_version.to_string(),
                     cookies: response_cookies(&resp.headers, r),
                     headers: headers(&resp.headers, r),
                     content: Content {
                         size: resp.body.data.len() as i64,
-                        mime: resp.body.mime.clone().unwrap_or_default(),
+                        mime: resp.body.mime.as_deref().unwrap_or_default().to_string(),
                         text,
                         encoding,
                         truncated: resp.body.truncated,

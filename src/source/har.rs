@@ -891,7 +891,7 @@ pub fn parse_started(text: &str) -> Option<i64> {
 /// Split headers into regular ones and HTTP/2 pseudo-headers.
 fn split_headers(raw: Option<Vec<RawHeader<'_>>>) -> (Headers, Vec<(String, String)>) {
     let raw = raw.unwrap_or_default();
-    let mut headers = Headers(Vec::with_capacity(raw.len()));
+    let mut headers = Headers::with_capacity(raw.len(), 0);
     let mut pseudo = Vec::new();
     for h in raw {
         let value = match h.value {
@@ -902,7 +902,7 @@ fn split_headers(raw: Option<Vec<RawHeader<'_>>>) -> (Headers, Vec<(String, Stri
         if h.name.0.starts_with(':') {
             pseudo.push((h.name.0.to_ascii_lowercase(), value));
         } else {
-            headers.push(h.name.0.into_owned(), value);
+            headers.push(&h.name.0, value);
         }
     }
     (headers, pseudo)
@@ -930,7 +930,7 @@ fn base64_engines() -> [base64::engine::GeneralPurpose; 2] {
 fn make_body(
     text: Cow<'_, str>,
     encoding: Option<&str>,
-    mime: Option<String>,
+    mime: Option<std::borrow::Cow<'static, str>>,
     marked_truncated: bool,
     cap: usize,
     what: &str,
@@ -1022,8 +1022,8 @@ fn form_encode(params: &[RawParam<'_>]) -> String {
         .join("&")
 }
 
-fn non_empty(v: Option<&str>) -> Option<String> {
-    v.filter(|m| !m.is_empty()).map(str::to_owned)
+fn non_empty<T: From<String>>(v: Option<&str>) -> Option<T> {
+    v.filter(|m| !m.is_empty()).map(|m| T::from(m.to_owned()))
 }
 
 /// Convert one parsed entry; `Err` says why it is unusable.
@@ -1156,8 +1156,8 @@ fn convert(
                     };
                     Some(Response {
                         status,
-                        status_text: s(&resp.status_text).unwrap_or("").to_string(),
-                        http_version: s(&resp.http_version).unwrap_or("").to_string(),
+                        status_text: s(&resp.status_text).unwrap_or("").to_string().into(),
+                        http_version: s(&resp.http_version).unwrap_or("").to_string().into(),
                         headers: rheaders,
                         body,
                     })
@@ -1190,15 +1190,19 @@ fn convert(
         started,
         duration_ms: raw.time.filter(|t| *t >= 0.0 && t.is_finite()),
         request: Request {
-            method,
+            method: method.into(),
             url,
-            http_version: s(&req.http_version).unwrap_or("").to_string(),
+            http_version: s(&req.http_version).unwrap_or("").to_string().into(),
             headers,
             body: req_body,
         },
         response,
         origin: Origin {
-            connection: raw.connection.map(|c| c.text()).filter(|c| !c.is_empty()),
+            connection: raw
+                .connection
+                .map(|c| c.text())
+                .filter(|c| !c.is_empty())
+                .map(Into::into),
             server_addr: non_empty(s(&raw.server_ip)),
             tls: raw.tls.map(|t| TlsInfo {
                 sni: non_empty(s(&t.sni)),
@@ -1257,9 +1261,9 @@ mod tests {
         let (ex, _) = read(har).unwrap();
         assert_eq!(ex[0].request.url, "https://t.auth0.com/api/v2/users?q=1");
         assert_eq!(ex[0].request.method, "POST");
-        assert_eq!(ex[0].request.headers.0.len(), 1);
+        assert_eq!(ex[0].request.headers.len(), 1);
         assert_eq!(ex[0].status(), Some(201));
-        assert!(ex[0].response.as_ref().unwrap().headers.0.is_empty());
+        assert!(ex[0].response.as_ref().unwrap().headers.is_empty());
     }
 
     #[test]

@@ -70,7 +70,7 @@ fn finding(rule: &'static str, severity: Severity) -> Finding {
 /// A management exchange with a rate-limit header and a duration.
 pub fn exchange(method: &str, status: u16, remaining: u64) -> Exchange {
     let mut ex = Exchange::default();
-    ex.request.method = method.into();
+    ex.request.method = method.to_string().into();
     ex.request.url = "https://tenant.example.auth0.com/api/v2/users/auth0%7C42".into();
     ex.duration_ms = Some(87.5);
     let mut resp = Response {

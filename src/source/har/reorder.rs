@@ -39,11 +39,8 @@ impl Ord for Held {
 
 /// Approximate memory an exchange holds (bodies, headers, URL).
 fn weight(ex: &Exchange) -> usize {
-    let headers = |h: &crate::model::Headers| {
-        h.0.iter()
-            .map(|(n, v)| n.len() + v.len() + 48)
-            .sum::<usize>()
-    };
+    let headers =
+        |h: &crate::model::Headers| h.iter().map(|(n, v)| n.len() + v.len() + 48).sum::<usize>();
     let mut w =
         512 + ex.request.url.len() + ex.request.body.data.len() + headers(&ex.request.headers);
     if let Some(r) = &ex.response {

@@ -302,16 +302,9 @@ fn version_str(v: Version) -> &'static str {
 }
 
 fn headers(h: &HeaderMap) -> Headers {
-    Headers(
-        h.iter()
-            .map(|(n, v)| {
-                (
-                    n.as_str().to_string(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect(),
-    )
+    h.iter()
+        .map(|(n, v)| (n.as_str(), String::from_utf8_lossy(v.as_bytes())))
+        .collect()
 }
 
 fn body(
@@ -357,7 +350,7 @@ fn body(
         mime: h
             .get(http::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
+            .map(|m| m.to_owned().into()),
     }
 }
 
@@ -377,8 +370,8 @@ pub fn to_exchange(t: Tapped, index: usize, body_cap: usize) -> Exchange {
     }
     let response = t.response.as_ref().map(|r| Response {
         status: r.status.as_u16(),
-        status_text: r.status.canonical_reason().unwrap_or("").to_string(),
-        http_version: version_str(r.version).to_string(),
+        status_text: r.status.canonical_reason().unwrap_or("").into(),
+        http_version: version_str(r.version).into(),
         headers: headers(&r.headers),
         body: body("response", &r.headers, &r.body, body_cap, &mut notes),
     });
@@ -406,16 +399,16 @@ pub fn to_exchange(t: Tapped, index: usize, body_cap: usize) -> Exchange {
         started,
         duration_ms: Some(t.duration.as_secs_f64() * 1000.0),
         request: Request {
-            method: t.method.as_str().to_string(),
+            method: t.method.as_str().to_string().into(),
             url,
-            http_version: version_str(t.version).to_string(),
+            http_version: version_str(t.version).into(),
             headers: headers(&t.request_headers),
             body: req_body,
         },
         response,
         origin: Origin {
-            connection: Some(t.conn.connection.clone()),
-            server_addr: t.upstream_addr.clone(),
+            connection: Some(t.conn.connection.as_str().into()),
+            server_addr: t.upstream_addr.as_deref().map(Into::into),
             tls: t.conn.intercepted_tls.then(|| TlsInfo {
                 sni: t.conn.sni.clone(),
                 version: t.conn.client_tls_version.map(str::to_owned),
