@@ -400,7 +400,7 @@ mod tests {
             }
             Response {
                 status,
-                status_text: text.into(),
+                status_text: text.to_string().into(),
                 headers,
                 body: Body {
                     data: body.as_bytes().to_vec(),
