@@ -439,26 +439,45 @@ pub async fn run_proxy(config: ProxyConfig, shutdown: impl Future) -> anyhow::Re
     Ok(())
 }
 
-/// Wait for Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
+/// Wait for Ctrl-C or SIGTERM. The handlers are installed when this is called (inside the
+/// runtime), not when the future is first polled, so a signal that arrives while the proxy is
+/// still starting stops it cleanly instead of killing the process.
+pub fn shutdown_signal() -> impl Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
+        let term = signal(SignalKind::terminate()).ok();
+        let int = signal(SignalKind::interrupt()).ok();
+        async move {
+            let term = async {
+                match term {
+                    Some(mut t) => {
+                        t.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
                 }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+            };
+            let int = async {
+                match int {
+                    Some(mut i) => {
+                        i.recv().await;
+                    }
+                    None => {
+                        let _ = tokio::signal::ctrl_c().await;
+                    }
+                }
+            };
+            tokio::select! {
+                _ = term => {}
+                _ = int => {}
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 
@@ -498,5 +517,8 @@ pub fn run(args: &ProxyArgs) -> anyhow::Result<()> {
         .thread_name("authtap-proxy")
         .build()
         .context("building the tokio runtime")?;
-    rt.block_on(run_proxy(config, shutdown_signal()))
+    rt.block_on(async {
+        let stop = shutdown_signal();
+        run_proxy(config, stop).await
+    })
 }
