@@ -225,15 +225,12 @@ fn segment_of<'a>(p: &LaxSlicedPacket<'a>) -> Result<Segment<'a>, Skip> {
 pub(crate) mod tests {
     use super::*;
 
-    /// Build an IPv4 + TCP packet (no link layer) for tests.
-    pub(crate) fn ipv4_tcp(
-        src: ([u8; 4], u16),
-        dst: ([u8; 4], u16),
-        seq: u32,
+    /// Set the TCP flags named in `flags` (`S`, `F`, `R`, `A`; `A` acknowledges `ack`).
+    fn with_flags(
+        mut b: etherparse::PacketBuilderStep<etherparse::TcpHeader>,
         flags: &str,
-        payload: &[u8],
-    ) -> Vec<u8> {
-        let mut b = etherparse::PacketBuilder::ipv4(src.0, dst.0, 64).tcp(src.1, dst.1, seq, 65535);
+        ack: u32,
+    ) -> etherparse::PacketBuilderStep<etherparse::TcpHeader> {
         if flags.contains('S') {
             b = b.syn();
         }
@@ -244,8 +241,21 @@ pub(crate) mod tests {
             b = b.rst();
         }
         if flags.contains('A') {
-            b = b.ack(1);
+            b = b.ack(ack);
         }
+        b
+    }
+
+    /// Build an IPv4 + TCP packet (no link layer) for tests.
+    pub(crate) fn ipv4_tcp(
+        src: ([u8; 4], u16),
+        dst: ([u8; 4], u16),
+        seq: u32,
+        flags: &str,
+        payload: &[u8],
+    ) -> Vec<u8> {
+        let b = etherparse::PacketBuilder::ipv4(src.0, dst.0, 64).tcp(src.1, dst.1, seq, 65535);
+        let b = with_flags(b, flags, 1);
         let mut out = Vec::new();
         b.write(&mut out, payload).unwrap();
         out
@@ -342,22 +352,10 @@ pub(crate) mod tests {
             ("FA", b"x"),
             ("R", b""),
         ] {
-            let mut b =
-                etherparse::PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
-                    .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
-                    .tcp(40000, 80, 0xfffffff0, 64240);
-            if flags.contains('S') {
-                b = b.syn();
-            }
-            if flags.contains('F') {
-                b = b.fin();
-            }
-            if flags.contains('R') {
-                b = b.rst();
-            }
-            if flags.contains('A') {
-                b = b.ack(77);
-            }
+            let b = etherparse::PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+                .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+                .tcp(40000, 80, 0xfffffff0, 64240);
+            let b = with_flags(b, flags, 77);
             let mut f = Vec::new();
             b.write(&mut f, payload).unwrap();
             frames.push(f);
