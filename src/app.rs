@@ -107,15 +107,12 @@ impl Analysis {
     /// another thread).
     fn exchange(&mut self, ex: &Exchange) -> Pushed {
         self.exchanges_in_input += 1;
-        let pushed = self.engine.push(ex);
-        for ev in &pushed.events {
-            self.redactor.register_event(ev);
-        }
-        if let Some(m) = &self.metrics {
-            let (api, endpoint) = self.engine.classifier().endpoint(ex);
-            m.observe_exchange(ex, api, &endpoint);
-            m.observe_pushed(&pushed);
-        }
+        let pushed = crate::ingest::exchange(
+            &mut self.engine,
+            &mut self.redactor,
+            self.metrics.as_ref(),
+            ex,
+        );
         if let Some(w) = self.har_out.as_mut() {
             if let Err(e) = w.write(ex, &self.redactor) {
                 self.har_error.get_or_insert(e);

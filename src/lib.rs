@@ -16,6 +16,7 @@ pub mod correlate;
 pub mod decode;
 pub mod diagnose;
 pub mod engine;
+pub mod ingest;
 pub mod model;
 pub mod redact;
 pub mod sink;

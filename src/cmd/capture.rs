@@ -136,14 +136,13 @@ mod imp {
             match out {
                 CaptureOutput::Exchange(ex) => {
                     self.summary.exchanges += 1;
-                    let (api, endpoint) = self.engine.classifier().endpoint(&ex);
-                    self.metrics.observe_exchange(&ex, api, &endpoint);
-                    let pushed = self.engine.push(&ex);
-                    for ev in &pushed.events {
-                        self.redactor.register_event(ev);
-                    }
+                    let pushed = crate::ingest::exchange(
+                        &mut self.engine,
+                        &mut self.redactor,
+                        Some(&self.metrics),
+                        &ex,
+                    );
                     self.engine.maintain(ex.started);
-                    self.metrics.observe_pushed(&pushed);
                     if let Some(events) = &mut self.events {
                         events
                             .exchange(&ex, &self.redactor)

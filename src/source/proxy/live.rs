@@ -152,16 +152,11 @@ pub fn run(
                 let ex = to_exchange(*t, index, cfg.body_cap);
                 index += 1;
                 summary.exchanges += 1;
-                let pushed = engine.push(&ex);
-                for ev in &pushed.events {
-                    redactor.register_event(ev);
-                }
+                let pushed =
+                    crate::ingest::exchange(&mut engine, &mut redactor, metrics.as_deref(), &ex);
                 engine.maintain(ex.started);
                 if let Some(m) = &metrics {
                     m.set_flows_active(engine.flows_active());
-                    let (api, endpoint) = engine.classifier().endpoint(&ex);
-                    m.observe_exchange(&ex, api, &endpoint);
-                    m.observe_pushed(&pushed);
                 }
                 if let Some(w) = events.as_mut() {
                     if w.exchange(&ex, &redactor).is_err() {
