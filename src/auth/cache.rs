@@ -6,8 +6,9 @@
 //! Owns: raw token → decoded `Token`, `Authorization` header value → `Credential` (what
 //! `credential::from_authorization` makes of it) and raw token → `Verification`. Must not
 //! change results:
-//! a hit returns exactly what a fresh decode/verify would. Known limits: at `CAP` entries the
-//! memo is cleared (counted in `resets`); verifications are forgotten whenever keys change.
+//! a hit returns exactly what a fresh decode/verify would. Known limits: at `CAP` entries, or
+//! once its keys hold `KEY_BYTES`, a memo is cleared (counted in `resets`), so crafted long
+//! tokens cannot grow it past a few MiB; verifications are forgotten whenever keys change.
 
 use std::collections::HashMap;
 
@@ -22,6 +23,9 @@ use crate::model::{Auth0Error, Credential, Response, Token, TokenRole, Verificat
 pub const CAP: usize = 4096;
 /// Tokens longer than this are not memoised (they are rare and would bloat the memo).
 const MAX_KEY_LEN: usize = 16 * 1024;
+/// Key bytes each memo holds before it is cleared (real tokens are ~1–2 KB, so `CAP` is hit
+/// first; this bounds a memo fed many distinct long tokens).
+pub const KEY_BYTES: usize = 4 << 20;
 
 #[derive(Debug, Default)]
 pub struct TokenCache {
@@ -29,7 +33,9 @@ pub struct TokenCache {
     /// Keys are long bearer tokens: hashed with foldhash (seeded per run, tokens are
     /// attacker-controlled) rather than SipHash, which dominated lookups.
     decoded: HashMap<String, (RoleKey, Token), RandomState>,
+    decoded_bytes: usize,
     verified: HashMap<String, Verification, RandomState>,
+    verified_bytes: usize,
     /// `Authorization` header value → its credential: one sampled hash and compare per API
     /// call instead of re-checking the header's shape and hashing its whole token again.
     credentials: SampledMemo<Credential>,
@@ -67,10 +73,12 @@ impl TokenCache {
             }
         }
         let t = decode(raw, role);
-        if self.decoded.len() >= CAP {
+        if self.decoded.len() >= CAP || self.decoded_bytes + raw.len() > KEY_BYTES {
             self.decoded.clear();
+            self.decoded_bytes = 0;
             self.resets += 1;
         }
+        self.decoded_bytes += raw.len();
         self.decoded.insert(raw.to_string(), (role_key, t.clone()));
         t
     }
@@ -85,7 +93,7 @@ impl TokenCache {
             return c.clone();
         }
         let c = super::credential::from_authorization(value, &mut |t, r| self.decode(t, r));
-        if self.credentials.len >= CAP {
+        if self.credentials.len >= CAP || self.credentials.bytes + value.len() > KEY_BYTES {
             self.credentials.clear();
             self.resets += 1;
         }
@@ -103,10 +111,12 @@ impl TokenCache {
             return v.clone();
         }
         let v = keys.verify(token);
-        if self.verified.len() >= CAP {
+        if self.verified.len() >= CAP || self.verified_bytes + token.raw.len() > KEY_BYTES {
             self.verified.clear();
+            self.verified_bytes = 0;
             self.resets += 1;
         }
+        self.verified_bytes += token.raw.len();
         self.verified.insert(token.raw.to_string(), v.clone());
         v
     }
@@ -114,6 +124,7 @@ impl TokenCache {
     /// Forget verifications (a JWKS was added).
     pub fn keys_changed(&mut self) {
         self.verified.clear();
+        self.verified_bytes = 0;
     }
 }
 
@@ -128,6 +139,8 @@ struct SampledMemo<V> {
     buckets: HashMap<u64, Vec<(Box<str>, V)>, foldhash::fast::FixedState>,
     seed: RandomState,
     len: usize,
+    /// Bytes of the keys held.
+    bytes: usize,
 }
 
 impl<V> Default for SampledMemo<V> {
@@ -136,6 +149,7 @@ impl<V> Default for SampledMemo<V> {
             buckets: HashMap::default(),
             seed: RandomState::default(),
             len: 0,
+            bytes: 0,
         }
     }
 }
@@ -185,12 +199,14 @@ impl<V> SampledMemo<V> {
         if bucket.len() < BUCKET {
             bucket.push((key.into(), value));
             self.len += 1;
+            self.bytes += key.len();
         }
     }
 
     fn clear(&mut self) {
         self.buckets.clear();
         self.len = 0;
+        self.bytes = 0;
     }
 }
 
@@ -328,6 +344,27 @@ mod tests {
         }
         assert_eq!(c.resets, 1);
         assert!(c.decoded.len() <= CAP);
+    }
+
+    #[test]
+    fn long_distinct_tokens_stay_within_the_byte_budget() {
+        let mut c = TokenCache::default();
+        let keys = KeyStore::default();
+        let n = 2 * KEY_BYTES / MAX_KEY_LEN + 1;
+        for i in 0..n {
+            let raw = format!("{i:08}{}", "x".repeat(MAX_KEY_LEN - 8));
+            let t = c.decode(&raw, TokenRole::Unknown);
+            c.authorization(&format!("Bearer {}", &raw[..MAX_KEY_LEN - 7]));
+            c.verify(&keys, &t);
+            assert!(c.decoded_bytes <= KEY_BYTES && c.verified_bytes <= KEY_BYTES);
+            assert!(c.credentials.bytes <= KEY_BYTES);
+        }
+        assert!(c.decoded.len() < n, "cleared before holding every token");
+        assert!(
+            c.resets >= 3,
+            "each memo was cleared at least once: {}",
+            c.resets
+        );
     }
 
     #[test]
