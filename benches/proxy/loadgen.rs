@@ -7,6 +7,11 @@
 //! 127.0.0.1) and sends sequential GETs on each; prints one JSON line with throughput and latency
 //! percentiles (`requests`: measured after warm-up; `sent`: every answered request, warm-up
 //! included). Latency samples are capped at 4 M per run.
+//! `loadgen relay --out-dir DIR --upstream PORT --upstream-ca PEM` is the floor for the proxy
+//! rows: the least an intercepting hyper + rustls proxy can do. It answers CONNECT, terminates
+//! TLS with its own leaf (CA in DIR/relay-ca.pem), serves HTTP/1.1 with hyper and forwards every
+//! request over one shared h2 connection to the upstream (no tap, no analysis, no pool, no
+//! header rewriting), on one current-thread runtime like `authtap proxy`. Prints `PORT <n>`.
 #![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)]
 
 use std::convert::Infallible;
@@ -36,6 +41,13 @@ fn arg(args: &[String], name: &str) -> Option<String> {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("relay") {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        return rt.block_on(relay(&args));
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(
             arg(&args, "--threads")
@@ -49,19 +61,20 @@ fn main() {
         Some("serve") => rt.block_on(serve(&args)),
         Some("run") => rt.block_on(run(&args)),
         _ => {
-            eprintln!("usage: loadgen serve --out-dir DIR | loadgen run --url URL --ca PEM [--proxy ADDR] [--connections N] [--duration S]");
+            eprintln!("usage: loadgen serve --out-dir DIR | loadgen run --url URL --ca PEM [--proxy ADDR] [--connections N] [--duration S] | loadgen relay --out-dir DIR --upstream PORT --upstream-ca PEM");
             std::process::exit(2);
         }
     }
 }
 
-async fn serve(args: &[String]) {
-    let out = std::path::PathBuf::from(arg(args, "--out-dir").unwrap_or_else(|| ".".into()));
+/// A fresh CA (written to `ca_file` as PEM) and a rustls server config whose leaf, signed by it,
+/// names `tenant.auth0.com` and `localhost`, offering `alpn`.
+fn server_config(ca_file: &std::path::Path, alpn: &[&[u8]]) -> rustls::ServerConfig {
     let ca_key = KeyPair::generate().unwrap();
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params
         .distinguished_name
-        .push(DnType::CommonName, "authtap bench upstream CA");
+        .push(DnType::CommonName, "authtap bench CA");
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca_params.key_usages = vec![
         KeyUsagePurpose::KeyCertSign,
@@ -77,7 +90,7 @@ async fn serve(args: &[String]) {
     lp.distinguished_name
         .push(DnType::CommonName, "tenant.auth0.com");
     let leaf = lp.signed_by(&leaf_key, &ca, &ca_key).unwrap();
-    std::fs::write(out.join("upstream-ca.pem"), ca.pem()).unwrap();
+    std::fs::write(ca_file, ca.pem()).unwrap();
     let mut cfg = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
@@ -89,7 +102,13 @@ async fn serve(args: &[String]) {
         PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der())),
     )
     .unwrap();
-    cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    cfg.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    cfg
+}
+
+async fn serve(args: &[String]) {
+    let out = std::path::PathBuf::from(arg(args, "--out-dir").unwrap_or_else(|| ".".into()));
+    let cfg = server_config(&out.join("upstream-ca.pem"), &[b"h2", b"http/1.1"]);
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(cfg));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     println!("PORT {}", listener.local_addr().unwrap().port());
@@ -125,6 +144,24 @@ async fn serve(args: &[String]) {
                 .await;
         });
     }
+}
+
+/// A TLS connector trusting only the CA in `ca_pem`, offering `alpn`.
+fn client_tls(ca_pem: &str, alpn: &[u8]) -> tokio_rustls::TlsConnector {
+    let mut roots = rustls::RootCertStore::empty();
+    let pem = std::fs::read(ca_pem).unwrap();
+    for c in rustls_pemfile::certs(&mut pem.as_slice()) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let mut cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    cfg.alpn_protocols = vec![alpn.to_vec()];
+    tokio_rustls::TlsConnector::from(Arc::new(cfg))
 }
 
 async fn connect(
@@ -181,20 +218,7 @@ async fn run(args: &[String]) {
             .and_then(|d| d.parse().ok())
             .unwrap_or(1.0),
     );
-    let mut roots = rustls::RootCertStore::empty();
-    let pem = std::fs::read(arg(args, "--ca").unwrap()).unwrap();
-    for c in rustls_pemfile::certs(&mut pem.as_slice()) {
-        roots.add(c.unwrap()).unwrap();
-    }
-    let mut cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
-    let tls = tokio_rustls::TlsConnector::from(Arc::new(cfg));
+    let tls = client_tls(&arg(args, "--ca").unwrap(), b"http/1.1");
     let path = url
         .path_and_query()
         .map(|p| p.as_str().to_string())
@@ -276,4 +300,70 @@ async fn run(args: &[String]) {
         pct(0.99),
         all.last().copied().unwrap_or(0)
     );
+}
+
+/// The bare relay (see the header): CONNECT, TLS termination, hyper HTTP/1.1 server, one shared
+/// h2 upstream connection.
+async fn relay(args: &[String]) {
+    let out = std::path::PathBuf::from(arg(args, "--out-dir").unwrap_or_else(|| ".".into()));
+    let up_port: u16 = arg(args, "--upstream").unwrap().parse().unwrap();
+    let tls_up = client_tls(&arg(args, "--upstream-ca").unwrap(), b"h2");
+    let tcp = TcpStream::connect(("127.0.0.1", up_port)).await.unwrap();
+    tcp.set_nodelay(true).unwrap();
+    let up = tls_up
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .unwrap();
+    let (h2, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(up))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let cfg = server_config(&out.join("relay-ca.pem"), &[b"http/1.1"]);
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(cfg));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    println!("PORT {}", listener.local_addr().unwrap().port());
+    std::io::stdout().flush().unwrap();
+    loop {
+        let Ok((mut tcp, _)) = listener.accept().await else {
+            continue;
+        };
+        let _ = tcp.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        let h2 = h2.clone();
+        tokio::spawn(async move {
+            let mut head = Vec::new();
+            let mut b = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") {
+                if tcp.read(&mut b).await.unwrap_or(0) == 0 {
+                    return;
+                }
+                head.push(b[0]);
+            }
+            if tcp
+                .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                .await
+                .is_err()
+            {
+                return;
+            }
+            let Ok(tls) = acceptor.accept(tcp).await else {
+                return;
+            };
+            let svc = service_fn(move |req: Request<Incoming>| {
+                let mut h2 = h2.clone();
+                async move {
+                    let (mut parts, body) = req.into_parts();
+                    parts.uri = format!("https://localhost:{up_port}{}", parts.uri)
+                        .parse()
+                        .unwrap();
+                    parts.version = http::Version::HTTP_2;
+                    parts.headers.remove("host");
+                    h2.send_request(Request::from_parts(parts, body)).await
+                }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(tls), svc)
+                .await;
+        });
+    }
 }

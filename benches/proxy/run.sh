@@ -4,8 +4,9 @@
 # Measures, in one run:
 #   - latency at low load (1 connection, sequential requests), direct and through authtap,
 #     alternated LAT_ROUNDS times (the median round is compared; every round is listed);
-#   - throughput with CONNS connections: direct and authtap alternated TP_ROUNDS times (median
-#     ratio), then mitmdump;
+#   - throughput with CONNS connections: direct, authtap and the bare relay (`loadgen relay`: the
+#     least an intercepting hyper + rustls proxy does, the floor for any such proxy) alternated
+#     TP_ROUNDS times (median ratio), then mitmdump;
 #   - metrics overhead: authtap with metrics on and with `--metrics-listen off`, alternated
 #     MET_ROUNDS times (the order flips each round); throughput and proxy CPU time (user+sys,
 #     all threads) per request; the median round's overhead is compared with the target;
@@ -77,6 +78,10 @@ PIDS+=($!)
 for _ in $(seq 100); do grep -q PORT "$W/upstream.out" 2>/dev/null && break; sleep 0.1; done
 UP=$(awk '/PORT/{print $2; exit}' "$W/upstream.out")
 URL="https://localhost:$UP/1k"
+"$LOADGEN" relay --out-dir "$W" --upstream "$UP" --upstream-ca "$W/upstream-ca.pem" > "$W/relay.out" &
+RPID=$!; PIDS+=($RPID)
+for _ in $(seq 100); do grep -q PORT "$W/relay.out" 2>/dev/null && break; sleep 0.1; done
+RP=$(awk '/PORT/{print $2; exit}' "$W/relay.out")
 
 start_authtap() { # name metrics-listen -> sets the port in $W/<name>.port, pid in $W/<name>.pid
   local name=$1 metrics=$2 port
@@ -132,7 +137,9 @@ echo "== throughput, $CONNS connections, $TP_ROUNDS rounds"
 for i in $(seq "$TP_ROUNDS"); do
   run "tp_direct_$i" "" "$W/upstream-ca.pem" "$CONNS" "$DUR"
   run_cpu "tp_authtap_$i" "$APID" "127.0.0.1:$AP" "$CONNS" "$DUR"
+  run "tp_relay_$i" "127.0.0.1:$RP" "$W/relay-ca.pem" "$CONNS" "$DUR"
 done
+kill "$RPID" 2>/dev/null || true
 [[ -n "$MITMDUMP" ]] && run tp_mitm "127.0.0.1:$MP" "$W/mitm/mitmproxy-ca-cert.pem" "$CONNS" "$DUR"
 
 echo "== metrics overhead: metrics on vs --metrics-listen off, $MET_ROUNDS rounds"
@@ -187,8 +194,11 @@ tp = []
 for i in range(1, tp_rounds + 1):
     d, a = j(f"tp_direct_{i}"), j(f"tp_authtap_{i}")
     if d and a:
-        tp.append((d, a, a["rps"] / max(d["rps"], 1e-9)))
+        rl = j(f"tp_relay_{i}")
+        tp.append((d, a, a["rps"] / max(d["rps"], 1e-9), rl["rps"] / max(d["rps"], 1e-9) if rl else None))
 tpmed = sorted(tp, key=lambda r: r[2])[len(tp) // 2] if tp else None
+relays = sorted(r[3] for r in tp if r[3] is not None)
+relay_med = relays[len(relays) // 2] if relays else None
 td, ta = (tpmed[0], tpmed[1]) if tpmed else (None, None)
 lm, tm, c1k = j("lat_mitm"), j("tp_mitm"), j("c1000_authtap")
 L = []
@@ -209,6 +219,8 @@ if med and td:
     L.append(f"| direct (no proxy) | {td['rps']:.0f} | {td['errors']} | {med[0]['p50_us']} | {med[0]['p99_us']} |")
 if med and ta:
     L.append(f"| authtap proxy (intercepting, h1 client side) | {ta['rps']:.0f} | {ta['errors']} | {med[1]['p50_us']} | {med[1]['p99_us']} |")
+if tpmed and tpmed[3] is not None:
+    L.append(f"| bare hyper + rustls relay (floor: no tap, no analysis; throughput only) | {j('tp_relay_' + str(tp.index(tpmed) + 1))['rps']:.0f} | | | |")
 if lm and tm:
     L.append(f"| mitmdump | {tm['rps']:.0f} | {tm['errors']} | {lm['p50_us']} | {lm['p99_us']} |")
 L.append("")
@@ -221,6 +233,9 @@ else:
 if ta and td:
     r = ta["rps"] / max(td["rps"], 1e-9)
     L.append(f"- Throughput vs direct: {100*r:.0f}% (target ≥ 50%): {ok(r >= 0.5)}")
+    if relay_med is not None:
+        L.append(f"  (the bare relay, which only terminates TLS, parses HTTP/1.1 and forwards over one h2 "
+                 f"connection, reaches {100*relay_med:.0f}% of direct in the same rounds)")
 if med:
     L.append(f"- Added latency p50 (median round): {med[2]:.3f} ms (target ≤ 0.3 ms): {ok(med[2] <= 0.3)}")
     L.append(f"- Added latency p99 (median round): {med[3]:.3f} ms (target ≤ 2 ms): {ok(med[3] <= 2)}")
@@ -248,8 +263,9 @@ if met:
              "; throughput cost %: " + ", ".join(f"{r[4]:+.1f}" for r in met) + ")")
 if tp:
     L.append("")
-    L.append("Throughput rounds (direct → authtap req/s): " +
-             "; ".join(f"{d['rps']:.0f} → {a['rps']:.0f} ({100*r:.0f}%)" for d, a, r in tp))
+    L.append("Throughput rounds (direct → authtap req/s; bare relay % of direct): " +
+             "; ".join(f"{d['rps']:.0f} → {a['rps']:.0f} ({100*r:.0f}%; relay "
+                       + (f"{100*rl:.0f}%" if rl is not None else "n/a") + ")" for d, a, r, rl in tp))
 L.append("")
 if lat:
     L.append("Latency rounds (direct p50/p99 → authtap p50/p99, µs; added p50/p99, ms):")
