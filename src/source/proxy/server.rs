@@ -18,6 +18,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::uri::{Authority, PathAndQuery};
 use http::{Method, Request, Response, StatusCode, Uri, Version};
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
@@ -85,6 +86,11 @@ const HOP_BY_HOP: &[&str] = &[
 
 /// Remove hop-by-hop headers, including those named in `Connection`. Keeps `te: trailers`.
 pub fn strip_hop_by_hop(h: &mut HeaderMap) {
+    // Most messages carry none of these, and names listed in `Connection` only matter when a
+    // `Connection` header is present (itself hop-by-hop): one pass over the names decides.
+    if !h.keys().any(|n| HOP_BY_HOP.contains(&n.as_str())) {
+        return;
+    }
     let named: Vec<HeaderName> = h
         .get_all(header::CONNECTION)
         .iter()
@@ -479,18 +485,22 @@ async fn serve_inner<T>(
     T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let svc_shared = shared.clone();
+    // Parsed once per connection; each request's target is this plus its path and query.
+    let authority = authority.parse::<Authority>().map_err(http::Error::from);
     let svc = service_fn(move |req: Request<Incoming>| {
         let shared = svc_shared.clone();
         let facts = facts.clone();
-        let authority = authority.clone();
+        let target = authority.as_ref().map_err(|e| e.to_string()).and_then(|a| {
+            let pq = req.uri().path_and_query().cloned();
+            Uri::builder()
+                .scheme(scheme)
+                .authority(a.clone())
+                .path_and_query(pq.unwrap_or_else(|| PathAndQuery::from_static("/")))
+                .build()
+                .map_err(|e| e.to_string())
+        });
         async move {
-            let pq = req
-                .uri()
-                .path_and_query()
-                .map(|p| p.as_str())
-                .unwrap_or("/");
-            let target = format!("{scheme}://{authority}{pq}");
-            let resp = match target.parse::<Uri>() {
+            let resp = match target {
                 Ok(uri) => forward(shared, facts, req, uri, true).await,
                 Err(e) => text_response(
                     StatusCode::BAD_REQUEST,
@@ -650,5 +660,23 @@ mod tests {
         assert!(h.get("transfer-encoding").is_none());
         assert_eq!(h.get("te").map(|v| v.as_bytes()), Some(&b"trailers"[..]));
         assert!(h.get("authorization").is_some());
+    }
+
+    #[test]
+    fn each_hop_by_hop_header_alone_is_removed_and_others_are_kept() {
+        for name in HOP_BY_HOP {
+            let mut h = HeaderMap::new();
+            h.insert("accept", HeaderValue::from_static("*/*"));
+            h.append(*name, HeaderValue::from_static("x"));
+            strip_hop_by_hop(&mut h);
+            assert!(h.get(*name).is_none(), "{name} kept");
+            assert_eq!(h.len(), 1, "{name}: {h:?}");
+        }
+        let mut h = HeaderMap::new();
+        h.insert("accept", HeaderValue::from_static("*/*"));
+        h.insert("x-custom", HeaderValue::from_static("1"));
+        let before = h.clone();
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h, before);
     }
 }
