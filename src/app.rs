@@ -59,6 +59,35 @@ pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
     })
 }
 
+/// `err` and its causes on one line, each cause once: a message that already quotes its cause
+/// (thiserror's `{source}`) is not followed by the same text again.
+pub fn one_line(err: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
+/// The one-line message for an input that could not be read: `path: what went wrong`, with
+/// the path once even when the error already starts with it.
+fn input_error_line(path: &Path, err: &anyhow::Error) -> String {
+    let text = one_line(err);
+    let shown = path.display().to_string();
+    if text.starts_with(&shown) {
+        text
+    } else {
+        format!("{shown}: {text}")
+    }
+}
+
 pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     let stdout = std::io::stdout();
     match cli.command {
@@ -176,14 +205,15 @@ pub fn analyze(mut cfg: AnalyzeConfig) -> anyhow::Result<Outcome> {
         };
         if let Err(err) = read_input(&mut a, &mut keylog, idx, path, &mut summary) {
             input_error = true;
-            let line = format!("{}: {err:#}", path.display());
+            let line = input_error_line(path, &err);
             #[allow(clippy::print_stderr)]
             {
                 eprintln!("authtap: error: {}", a.redactor.scrub(&line));
             }
-            summary
-                .notes
-                .push(format!("input could not be read to the end: {err:#}"));
+            summary.notes.push(format!(
+                "input could not be read to the end: {}",
+                one_line(&err)
+            ));
         }
         summary.exchanges = a.exchanges_in_input;
         inputs.push(summary);

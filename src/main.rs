@@ -21,7 +21,7 @@ fn main() -> ExitCode {
             }
             #[allow(clippy::print_stderr)]
             {
-                eprintln!("authtap: error: {err:#}");
+                eprintln!("authtap: error: {}", authtap::app::one_line(&err));
             }
             ExitCode::from(2)
         }
