@@ -98,10 +98,15 @@ pub fn render_report(report: &Report, redactor: &Redactor, style: Style) -> Stri
 
     let _ = writeln!(out, "\n{}", style.bold("Inputs"));
     for input in &report.inputs {
+        let format = if input.format.is_empty() {
+            "format unknown"
+        } else {
+            input.format.as_str()
+        };
         let _ = writeln!(
             out,
-            "  {} ({}): {} exchange(s)",
-            input.path, input.format, input.exchanges
+            "  {} ({format}): {} exchange(s)",
+            input.path, input.exchanges
         );
         for note in &input.notes {
             let _ = writeln!(out, "    {} {}", style.dim("note:"), redactor.scrub(note));
