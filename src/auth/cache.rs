@@ -166,19 +166,34 @@ impl<V> SampledMemo<V> {
         if b.len() <= 128 {
             h.write(b);
         } else {
-            // Gathered into one buffer and hashed in one call (many small writes cost more).
-            let mut sample = [0u8; 112];
+            // Fixed-size word reads (plain loads, no copy calls) gathered into one buffer and
+            // hashed in one call (many small writes cost more).
+            let word = |at: usize| -> u64 {
+                b.get(at..at + 8)
+                    .and_then(|s| <[u8; 8]>::try_from(s).ok())
+                    .map_or(0, u64::from_le_bytes)
+            };
             let step = (b.len() - 48) / 8;
-            let parts = std::iter::once((0, 16))
-                .chain((0..8).map(|k| (16 + k * step, 8)))
-                .chain(std::iter::once((b.len() - 32, 32)));
-            let mut at = 0;
-            for (from, n) in parts {
-                if let (Some(dst), Some(src)) = (sample.get_mut(at..at + n), b.get(from..from + n))
-                {
-                    dst.copy_from_slice(src);
-                }
-                at += n;
+            let tail = b.len() - 32;
+            let words: [u64; 14] = [
+                word(0),
+                word(8),
+                word(16),
+                word(16 + step),
+                word(16 + 2 * step),
+                word(16 + 3 * step),
+                word(16 + 4 * step),
+                word(16 + 5 * step),
+                word(16 + 6 * step),
+                word(16 + 7 * step),
+                word(tail),
+                word(tail + 8),
+                word(tail + 16),
+                word(tail + 24),
+            ];
+            let mut sample = [0u8; 112];
+            for (dst, w) in sample.chunks_exact_mut(8).zip(words) {
+                dst.copy_from_slice(&w.to_le_bytes());
             }
             h.write(&sample);
         }

@@ -86,11 +86,63 @@ pub struct Matched {
 
 #[derive(Debug, Default)]
 struct Node {
-    /// foldhash: looked up for every path segment of every call (the keys are fixed).
-    literal: HashMap<&'static str, Node, RandomState>,
+    /// Literal children. Looked up for every path segment of every call: most nodes have a
+    /// few children, compared in turn (lengths first); nodes with more than `SCAN_CHILDREN`
+    /// also get `index`.
+    literal: Vec<(&'static str, Node)>,
+    /// Name → position in `literal` (foldhash; the keys are fixed), for wide nodes only.
+    index: Option<HashMap<&'static str, usize, RandomState>>,
     param: Option<Box<Node>>,
-    /// Method → index into `Catalogue::ops`.
-    ops: HashMap<&'static str, usize, RandomState>,
+    /// Method → index into `Catalogue::ops` (at most one entry per HTTP method).
+    ops: Vec<(&'static str, usize)>,
+}
+
+/// Literal children compared one by one before a node gets a hash index.
+const SCAN_CHILDREN: usize = 8;
+
+impl Node {
+    fn child(&self, seg: &str) -> Option<&Node> {
+        let at = match &self.index {
+            Some(ix) => *ix.get(seg)?,
+            None => self.literal.iter().position(|(k, _)| *k == seg)?,
+        };
+        self.literal.get(at).map(|(_, n)| n)
+    }
+
+    fn child_mut(&mut self, seg: &'static str) -> &mut Node {
+        let at = match self.literal.iter().position(|(k, _)| *k == seg) {
+            Some(at) => at,
+            None => {
+                self.literal.push((seg, Node::default()));
+                self.literal.len() - 1
+            }
+        };
+        // `at` is in range: found above or just pushed.
+        &mut self.literal[at].1
+    }
+
+    fn op(&self, method: &str) -> Option<usize> {
+        self.ops.iter().find(|(m, _)| *m == method).map(|(_, i)| *i)
+    }
+
+    /// Build the hash index of wide nodes, recursively (once, after parsing).
+    fn index_wide(&mut self) {
+        if self.literal.len() > SCAN_CHILDREN {
+            self.index = Some(
+                self.literal
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (k, _))| (*k, i))
+                    .collect(),
+            );
+        }
+        for (_, n) in &mut self.literal {
+            n.index_wide();
+        }
+        if let Some(p) = &mut self.param {
+            p.index_wide();
+        }
+    }
 }
 
 /// The parsed catalogue.
@@ -154,11 +206,14 @@ impl Catalogue {
                 node = if seg.starts_with('{') {
                     node.param.get_or_insert_with(Box::default)
                 } else {
-                    node.literal.entry(seg).or_default()
+                    node.child_mut(seg)
                 };
             }
-            node.ops.entry(method).or_insert(idx);
+            if node.op(method).is_none() {
+                node.ops.push((method, idx));
+            }
         }
+        cat.root.index_wide();
         cat
     }
 
@@ -179,17 +234,26 @@ impl Catalogue {
         let mut buf: [&str; STACK_SEGMENTS] = [""; STACK_SEGMENTS];
         let mut n = 0;
         let mut spilled = false;
-        for s in segments(path) {
-            match buf.get_mut(n) {
-                Some(slot) => {
-                    *slot = s;
-                    n += 1;
-                }
-                None => {
-                    spilled = true;
-                    break;
+        // Split on '/' by bytes ('/' is ASCII, so every piece is on character boundaries).
+        let b = path.as_bytes();
+        let mut start = 0;
+        while start <= b.len() {
+            let end = memchr::memchr(b'/', b.get(start..).unwrap_or_default())
+                .map_or(b.len(), |i| start + i);
+            if end > start {
+                let seg = path.get(start..end).unwrap_or_default();
+                match buf.get_mut(n) {
+                    Some(slot) => {
+                        *slot = seg;
+                        n += 1;
+                    }
+                    None => {
+                        spilled = true;
+                        break;
+                    }
                 }
             }
+            start = end + 1;
         }
         let heap: Vec<&str>;
         let segs: &[&str] = if spilled {
@@ -198,7 +262,7 @@ impl Catalogue {
         } else {
             buf.get(..n).unwrap_or_default()
         };
-        let idx = find(&self.root, segs, &|n: &Node| n.ops.get(&*method).copied())?;
+        let idx = find(&self.root, segs, &|n: &Node| n.op(&method))?;
         self.matched(idx, segs)
     }
 
@@ -207,7 +271,7 @@ impl Catalogue {
         let segs: Vec<&str> = segments(path).collect();
         let mut out: Vec<&'static Operation> = Vec::new();
         for m in ["GET", "POST", "PUT", "PATCH", "DELETE"] {
-            if let Some(hit) = find(&self.root, &segs, &|n: &Node| n.ops.get(m).copied()) {
+            if let Some(hit) = find(&self.root, &segs, &|n: &Node| n.op(m)) {
                 if let Some(op) = self.ops.get(hit) {
                     out.push(op);
                 }
@@ -238,11 +302,11 @@ impl Catalogue {
 }
 
 /// Depth-first, literal before param, returns the first node (in that order) holding the method.
-fn find(node: &Node, segs: &[&str], leaf: &dyn Fn(&Node) -> Option<usize>) -> Option<usize> {
+fn find<F: Fn(&Node) -> Option<usize>>(node: &Node, segs: &[&str], leaf: &F) -> Option<usize> {
     let Some((first, rest)) = segs.split_first() else {
         return leaf(node);
     };
-    if let Some(child) = node.literal.get(first) {
+    if let Some(child) = node.child(first) {
         if let Some(hit) = find(child, rest, leaf) {
             return Some(hit);
         }
