@@ -311,16 +311,23 @@ struct ErrorEntry {
 }
 
 impl ErrorMemo {
-    pub fn get(&mut self, r: &Response) -> ErrorFacts {
+    /// `ErrorFacts::of(r)`; a hit is borrowed from the memo (the caller clones only the parts
+    /// it keeps).
+    pub fn get(&mut self, r: &Response) -> std::borrow::Cow<'_, ErrorFacts> {
+        use std::borrow::Cow;
         if r.body.data.len() > MAX_ERROR_BODY {
-            return ErrorFacts::of(r);
+            return Cow::Owned(ErrorFacts::of(r));
         }
         let www = r.headers.get("www-authenticate");
-        if let Some(e) = self.by_body.get(r.body.data.as_slice()) {
-            if e.status == r.status && e.status_text == r.status_text && e.www.as_deref() == www {
-                self.hits += 1;
-                return e.facts.clone();
-            }
+        let hit = self.by_body.get(r.body.data.as_slice()).is_some_and(|e| {
+            e.status == r.status && e.status_text == r.status_text && e.www.as_deref() == www
+        });
+        if hit {
+            self.hits += 1;
+            return match self.by_body.get(r.body.data.as_slice()) {
+                Some(e) => Cow::Borrowed(&e.facts),
+                None => Cow::Owned(ErrorFacts::of(r)),
+            };
         }
         let facts = ErrorFacts::of(r);
         if self.by_body.len() >= ERROR_CAP {
@@ -336,7 +343,7 @@ impl ErrorMemo {
                 facts: facts.clone(),
             },
         );
-        facts
+        Cow::Owned(facts)
     }
 }
 
@@ -496,7 +503,11 @@ mod tests {
         let mut m = ErrorMemo::default();
         for round in 0..2 {
             for r in &cases {
-                assert_eq!(m.get(r), ErrorFacts::of(r), "round {round}: {r:?}");
+                assert_eq!(
+                    m.get(r).into_owned(),
+                    ErrorFacts::of(r),
+                    "round {round}: {r:?}"
+                );
             }
         }
         assert!(m.hits > 0);

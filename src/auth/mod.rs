@@ -578,7 +578,7 @@ impl Classifier {
         // failures repeat the same answer, so the result is memoised by body (`ErrorMemo`).
         let facts = match resp.filter(|r| r.status >= 400) {
             Some(r) => self.errors.get(r),
-            None => cache::ErrorFacts::default(),
+            None => std::borrow::Cow::Owned(cache::ErrorFacts::default()),
         };
         // An Authorization header decides alone (see `credential::of_request_with`); its
         // verdict is memoised by header value.
@@ -591,11 +591,10 @@ impl Classifier {
                 })
             }
         };
-        let cache::ErrorFacts {
-            error,
-            expected_scopes,
-            ..
-        } = facts;
+        let (error, expected_scopes) = match facts {
+            Cow::Owned(f) => (f.error, f.expected_scopes),
+            Cow::Borrowed(f) => (f.error.clone(), f.expected_scopes.clone()),
+        };
         ApiCall {
             api,
             method,

@@ -238,7 +238,12 @@ impl Catalogue {
         let b = path.as_bytes();
         let mut start = 0;
         while start <= b.len() {
-            let end = memchr::memchr(b'/', b.get(start..).unwrap_or_default())
+            // A plain loop: segments are short, a memchr call costs more than the scan.
+            let end = b
+                .get(start..)
+                .unwrap_or_default()
+                .iter()
+                .position(|&c| c == b'/')
                 .map_or(b.len(), |i| start + i);
             if end > start {
                 let seg = path.get(start..end).unwrap_or_default();
@@ -282,21 +287,18 @@ impl Catalogue {
 
     fn matched(&'static self, idx: usize, segs: &[&str]) -> Option<Matched> {
         let op = self.ops.get(idx)?;
-        let params = op
-            .params
-            .iter()
-            .filter_map(|&(i, name)| {
-                let v = segs.get(i)?;
-                let value = if v.contains('%') {
-                    percent_encoding::percent_decode_str(v)
-                        .decode_utf8_lossy()
-                        .into_owned()
-                } else {
-                    (*v).to_string() // nothing to decode (the common case)
-                };
-                Some((name, value))
-            })
-            .collect();
+        let mut params = Vec::with_capacity(op.params.len());
+        for &(i, name) in &op.params {
+            let Some(v) = segs.get(i) else { continue };
+            let value = if v.as_bytes().contains(&b'%') {
+                percent_encoding::percent_decode_str(v)
+                    .decode_utf8_lossy()
+                    .into_owned()
+            } else {
+                (*v).to_string() // nothing to decode (the common case)
+            };
+            params.push((name, value));
+        }
         Some(Matched { op, params })
     }
 }

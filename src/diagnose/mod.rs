@@ -20,6 +20,7 @@ use crate::model::{
 };
 
 pub mod support;
+pub mod token_facts;
 
 pub mod audience_mismatch;
 pub mod authorize_error;
@@ -217,7 +218,7 @@ impl Diagnoser {
                 let known = cause_of(ev, link)
                     .and_then(|cause| self.seen.get(&(info.id, link.flow, cause)).copied());
                 if let Some(i) = known {
-                    self.repeat(i, vec![ev.at.clone()]);
+                    self.repeat_at(i, &ev.at);
                     continue;
                 }
             }
@@ -236,6 +237,27 @@ impl Diagnoser {
     }
 
     /// A repeat of stored finding `i`: count it and keep its new evidence (capped).
+    /// `repeat` with one borrowed evidence entry, copied only when it is listed (most repeats
+    /// find the evidence list full).
+    fn repeat_at(&mut self, i: usize, e: &Evidence) {
+        if let Some(s) = self.stored.get_mut(i) {
+            s.count += 1;
+            let dup = s
+                .finding
+                .evidence
+                .iter()
+                .any(|x| x.input == e.input && x.index == e.index);
+            if dup {
+                return;
+            }
+            if s.finding.evidence.len() < MAX_EVIDENCE {
+                s.finding.evidence.push(e.clone());
+            } else {
+                s.evidence_dropped += 1;
+            }
+        }
+    }
+
     fn repeat(&mut self, i: usize, evidence: Vec<Evidence>) {
         if let Some(s) = self.stored.get_mut(i) {
             s.count += 1;
