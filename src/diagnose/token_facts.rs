@@ -2,15 +2,15 @@
 //! audience is the Management API), worked out once per claims object instead of searching the
 //! claims map on each call.
 //!
-//! Owns a small per-thread memo: `SLOTS` direct-mapped entries keyed by the address of the
-//! token's shared claims (`Arc<serde_json::Value>`). Each entry holds a clone of that `Arc`, so
-//! the address cannot be reused by other claims while the entry exists, and a hit is exactly a
-//! fresh computation. Tokens decoded once and shared (the classifier's token memo) hit; two live
-//! tokens mapped to the same slot just take turns (recomputed, never wrong).
-//! Must not judge anything or hold anything but claims it was shown. Known limit: bounded by
-//! construction (`SLOTS` entries, each one claims object); recomputations are counted per thread.
+//! Owns a small per-thread memo keyed by the address of the token's shared claims
+//! (`Arc<serde_json::Value>`). Each entry holds a clone of that `Arc`, so the address cannot be
+//! reused by other claims while the entry exists, and a hit is exactly a fresh computation.
+//! Tokens decoded once and shared (the classifier's token memo) hit.
+//! Must not judge anything or hold anything but claims it was shown. Known limit: at `CAP`
+//! entries the memo is cleared (counted in `resets`), so it holds at most `CAP` claims objects.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -38,41 +38,43 @@ impl Facts {
     }
 }
 
-/// Memo entries per thread.
-pub const SLOTS: usize = 64;
+/// Claims objects remembered per thread before the memo is cleared (counted in `resets`).
+pub const CAP: usize = 256;
 
-type Slot = Option<(Arc<serde_json::Value>, Rc<Facts>)>;
-
+#[derive(Default)]
 struct Memo {
-    slots: Vec<Slot>,
-    /// Facts computed (misses), for tests and tuning.
+    /// Claims address → (the claims, their facts). The held `Arc` keeps the address from
+    /// being reused while the entry exists.
+    by_addr: HashMap<usize, (Arc<serde_json::Value>, Rc<Facts>), foldhash::fast::FixedState>,
+    /// Facts computed (misses).
     computed: u64,
+    /// Times the memo held `CAP` entries and was cleared.
+    resets: u64,
 }
 
 thread_local! {
-    static MEMO: RefCell<Memo> = RefCell::new(Memo {
-        slots: vec![None; SLOTS],
-        computed: 0,
-    });
+    static MEMO: RefCell<Memo> = RefCell::new(Memo::default());
 }
 
 /// The facts of `t`'s claims; `None` when `t` is not a JWT.
 pub fn of(t: &Token) -> Option<Rc<Facts>> {
     let claims = &t.jwt.as_ref()?.claims;
-    // Address bits above the allocation alignment pick the slot.
-    let slot = (Arc::as_ptr(claims) as usize >> 4) % SLOTS;
+    let addr = Arc::as_ptr(claims) as usize;
     MEMO.with(|m| {
         let mut m = m.borrow_mut();
-        if let Some(Some((held, facts))) = m.slots.get(slot) {
+        if let Some((held, facts)) = m.by_addr.get(&addr) {
             if Arc::ptr_eq(held, claims) {
                 return Some(Rc::clone(facts));
             }
         }
         let facts = Rc::new(Facts::compute(t));
         m.computed += 1;
-        if let Some(s) = m.slots.get_mut(slot) {
-            *s = Some((Arc::clone(claims), Rc::clone(&facts)));
+        if m.by_addr.len() >= CAP {
+            m.by_addr.clear();
+            m.resets += 1;
         }
+        m.by_addr
+            .insert(addr, (Arc::clone(claims), Rc::clone(&facts)));
         Some(facts)
     })
 }
@@ -80,6 +82,11 @@ pub fn of(t: &Token) -> Option<Rc<Facts>> {
 /// Facts computed on this thread so far (misses).
 pub fn computed() -> u64 {
     MEMO.with(|m| m.borrow().computed)
+}
+
+/// Times this thread's memo was full and cleared.
+pub fn resets() -> u64 {
+    MEMO.with(|m| m.borrow().resets)
 }
 
 #[cfg(test)]
@@ -105,14 +112,16 @@ mod tests {
 
     #[test]
     fn equal_looking_tokens_with_other_claims_are_not_confused() {
-        // Many distinct claims objects (more than the slots): each answer is its own.
-        for i in 0..(SLOTS * 3) {
+        // Many distinct claims objects (more than the cap): each answer is its own.
+        let before = resets();
+        for i in 0..(CAP * 2 + 1) {
             let aud = format!("https://api{i}.example.com/");
             let t = access_jwt(&aud, "read:x");
             let f = of(&t).expect("jwt");
             assert_eq!(*f, Facts::compute(&t), "{i}");
             assert!(!f.mgmt_audience);
         }
+        assert!(resets() >= before + 2, "the cap cleared the memo");
     }
 
     #[test]
