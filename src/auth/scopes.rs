@@ -150,6 +150,10 @@ impl Node {
 pub struct Catalogue {
     ops: Vec<Operation>,
     root: Node,
+    /// Positions of `api` in `root.literal` and of `v2` in its `literal`, when neither node has
+    /// a `{param}` child: then every match of a `/api/v2/...` path starts below `v2`, and
+    /// `lookup` starts there (every templated path is under it).
+    api_v2: Option<(usize, usize)>,
     /// Lines of the table that did not parse (should be 0; checked by a test).
     pub bad_lines: usize,
 }
@@ -214,6 +218,15 @@ impl Catalogue {
             }
         }
         cat.root.index_wide();
+        cat.api_v2 = cat.root.param.is_none().then_some(()).and_then(|()| {
+            let a = cat.root.literal.iter().position(|(k, _)| *k == "api")?;
+            let api = &cat.root.literal.get(a)?.1;
+            if api.param.is_some() {
+                return None;
+            }
+            let v = api.literal.iter().position(|(k, _)| *k == "v2")?;
+            Some((a, v))
+        });
         cat
     }
 
@@ -234,9 +247,28 @@ impl Catalogue {
         let mut buf: [&str; STACK_SEGMENTS] = [""; STACK_SEGMENTS];
         let mut n = 0;
         let mut spilled = false;
+        // `/api/v2/...` (the usual path): its first two segments are known, and the search
+        // starts at the `v2` node (see `api_v2`); the answer is the same as from the root.
+        let v2 = match (path.strip_prefix("/api/v2/"), self.api_v2) {
+            (Some(_), Some((a, v))) => self
+                .root
+                .literal
+                .get(a)
+                .and_then(|(_, api)| api.literal.get(v))
+                .map(|(_, v2)| v2),
+            _ => None,
+        };
+        let from = if v2.is_some() {
+            buf[0] = "api";
+            buf[1] = "v2";
+            n = 2;
+            "/api/v2".len()
+        } else {
+            0
+        };
         // Split on '/' by bytes ('/' is ASCII, so every piece is on character boundaries).
         let b = path.as_bytes();
-        let mut start = 0;
+        let mut start = from;
         while start <= b.len() {
             // A plain loop: segments are short, a memchr call costs more than the scan.
             let end = b
@@ -267,7 +299,11 @@ impl Catalogue {
         } else {
             buf.get(..n).unwrap_or_default()
         };
-        let idx = find(&self.root, segs, &|n: &Node| n.op(&method))?;
+        let leaf = |n: &Node| n.op(&method);
+        let idx = match (v2, segs.get(2..)) {
+            (Some(v2), Some(rest)) if !spilled => find(v2, rest, &leaf)?,
+            _ => find(&self.root, segs, &leaf)?,
+        };
         self.matched(idx, segs)
     }
 
@@ -402,6 +438,38 @@ mod tests {
             assert_eq!(m.params, expected, "{} {}", op.method, op.template);
         }
         assert!(with_params > 100, "{with_params}");
+    }
+
+    /// Starting below `/api/v2` gives what a search from the root gives, params included.
+    #[test]
+    fn the_api_v2_shortcut_agrees_with_a_root_search() {
+        let cat = catalogue();
+        assert!(cat.api_v2.is_some());
+        let mut paths: Vec<String> = cat
+            .operations()
+            .iter()
+            .map(|o| o.template.replace('{', "x").replace('}', ""))
+            .collect();
+        paths.extend(
+            [
+                "/api/v2//users/auth0%7C1",
+                "/api/v2/users/a/roles/",
+                "/api/v2/users/a/b/c",
+                "/api/v2/",
+                "/api/v2",
+                "/api/v2/users-by-email",
+                "/api//v2/users/x",
+            ]
+            .map(String::from),
+        );
+        for p in &paths {
+            for m in ["GET", "POST", "PATCH", "DELETE", "PUT"] {
+                let segs: Vec<&str> = segments(p).collect();
+                let slow =
+                    find(&cat.root, &segs, &|n: &Node| n.op(m)).and_then(|i| cat.matched(i, &segs));
+                assert_eq!(cat.lookup(m, p), slow, "{m} {p}");
+            }
+        }
     }
 
     #[test]
