@@ -318,7 +318,7 @@ impl ErrorMemo {
         if r.body.data.len() > MAX_ERROR_BODY {
             return Cow::Owned(ErrorFacts::of(r));
         }
-        let www = r.headers.get("www-authenticate");
+        let www = super::header::get(&r.headers, "www-authenticate", "WWW-Authenticate");
         let hit = self.by_body.get(r.body.data.as_slice()).is_some_and(|e| {
             e.status == r.status && e.status_text == r.status_text && e.www.as_deref() == www
         });

@@ -165,12 +165,13 @@ pub fn insufficient_scopes(message: &str) -> Option<Vec<String>> {
 pub fn parse_ratelimit(h: &Headers) -> Option<RateLimit> {
     // One pass over the headers (this runs for every API call), keeping the first value of
     // each name, as `Headers::get` would.
-    const NAMES: [&str; 5] = [
-        "x-ratelimit-limit",
-        "x-ratelimit-remaining",
-        "x-ratelimit-reset",
-        "retry-after",
-        "auth0-ratelimit",
+    // Lowercase names and their other usual spelling (compared byte for byte first).
+    const NAMES: [(&str, &str); 5] = [
+        ("x-ratelimit-limit", "X-RateLimit-Limit"),
+        ("x-ratelimit-remaining", "X-RateLimit-Remaining"),
+        ("x-ratelimit-reset", "X-RateLimit-Reset"),
+        ("retry-after", "Retry-After"),
+        ("auth0-ratelimit", "Auth0-RateLimit"),
     ];
     let mut found: [Option<&str>; 5] = [None; 5];
     for (name, value) in h.iter() {
@@ -183,8 +184,8 @@ pub fn parse_ratelimit(h: &Headers) -> Option<RateLimit> {
         {
             continue;
         }
-        for (slot, wanted) in found.iter_mut().zip(NAMES) {
-            if slot.is_none() && name.eq_ignore_ascii_case(wanted) {
+        for (slot, (lower, usual)) in found.iter_mut().zip(NAMES) {
+            if slot.is_none() && super::header::name_is(name, lower, usual) {
                 *slot = Some(value);
                 break;
             }

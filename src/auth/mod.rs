@@ -33,6 +33,7 @@ pub mod cache;
 pub mod credential;
 pub mod endpoints;
 pub mod errors;
+pub mod header;
 pub mod hosts;
 pub mod params;
 pub mod results;
@@ -594,7 +595,7 @@ impl Classifier {
         };
         // An Authorization header decides alone (see `credential::of_request_with`); its
         // verdict is memoised by header value.
-        let credential = match ex.request.headers.get("authorization") {
+        let credential = match header::get(&ex.request.headers, "authorization", "Authorization") {
             Some(h) => self.cache.authorization(h),
             None => {
                 let cache = &mut self.cache;
