@@ -7,7 +7,8 @@
 //! reused by other claims while the entry exists, and a hit is exactly a fresh computation.
 //! Tokens decoded once and shared (the classifier's token memo) hit.
 //! Must not judge anything or hold anything but claims it was shown. Known limit: at `CAP`
-//! entries the memo is cleared (counted in `resets`), so it holds at most `CAP` claims objects.
+//! entries the memo is cleared (counted in `resets`), and tokens over `MAX_TOKEN_LEN` are not
+//! memoised, so it keeps alive at most `CAP + 1` claims objects of small tokens.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -40,6 +41,9 @@ impl Facts {
 
 /// Claims objects remembered per thread before the memo is cleared (counted in `resets`).
 pub const CAP: usize = 256;
+/// Tokens longer than this are not memoised (their facts are computed each time), so the
+/// claims the memo keeps alive stay small: at most `CAP + 1` claims of tokens this long.
+pub const MAX_TOKEN_LEN: usize = 8 * 1024;
 
 #[derive(Default)]
 struct Memo {
@@ -62,6 +66,9 @@ thread_local! {
 /// The facts of `t`'s claims; `None` when `t` is not a JWT.
 pub fn of(t: &Token) -> Option<Rc<Facts>> {
     let claims = &t.jwt.as_ref()?.claims;
+    if t.raw.len() > MAX_TOKEN_LEN {
+        return Some(Rc::new(Facts::compute(t)));
+    }
     let addr = Arc::as_ptr(claims) as usize;
     MEMO.with(|m| {
         let mut m = m.borrow_mut();
@@ -133,6 +140,19 @@ mod tests {
             assert!(!f.mgmt_audience);
         }
         assert!(resets() >= before + 2, "the cap cleared the memo");
+    }
+
+    #[test]
+    fn long_tokens_are_not_held() {
+        let long = "x".repeat(MAX_TOKEN_LEN);
+        let t = access_jwt(&format!("https://{HOST}/api/v2/{long}"), "read:users");
+        assert!(t.raw.len() > MAX_TOKEN_LEN);
+        let before = computed();
+        let a = of(&t).expect("jwt");
+        let b = of(&t).expect("jwt");
+        assert_eq!(*a, Facts::compute(&t));
+        assert!(!Rc::ptr_eq(&a, &b), "computed afresh each time");
+        assert_eq!(computed(), before, "never entered the memo");
     }
 
     #[test]
