@@ -67,8 +67,9 @@ pub struct Redactor {
     /// Secrets remembered so far (at most `MAX_SECRETS`).
     registered: usize,
     /// Registered secrets indexed by their first `MIN_SECRET_LEN` bytes, so `scrub` costs one
-    /// lookup per text position however many secrets are registered.
-    by_prefix: HashMap<[u8; MIN_SECRET_LEN], Vec<Arc<str>>>,
+    /// lookup per text position however many secrets are registered. foldhash with a per-run
+    /// seed (SipHash dominated rendering reports: `scrub` looks up every byte position).
+    by_prefix: HashMap<[u8; MIN_SECRET_LEN], Vec<Arc<str>>, RandomState>,
     /// The same secrets for exact membership: `register` runs for every token of every event,
     /// and JWTs share their first bytes, so scanning a prefix bucket was linear in the number
     /// of tokens. foldhash with a per-run seed (the values are attacker-controlled).

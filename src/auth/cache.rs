@@ -166,19 +166,34 @@ impl<V> SampledMemo<V> {
         if b.len() <= 128 {
             h.write(b);
         } else {
-            // Gathered into one buffer and hashed in one call (many small writes cost more).
-            let mut sample = [0u8; 112];
+            // Fixed-size word reads (plain loads, no copy calls) gathered into one buffer and
+            // hashed in one call (many small writes cost more).
+            let word = |at: usize| -> u64 {
+                b.get(at..at + 8)
+                    .and_then(|s| <[u8; 8]>::try_from(s).ok())
+                    .map_or(0, u64::from_le_bytes)
+            };
             let step = (b.len() - 48) / 8;
-            let parts = std::iter::once((0, 16))
-                .chain((0..8).map(|k| (16 + k * step, 8)))
-                .chain(std::iter::once((b.len() - 32, 32)));
-            let mut at = 0;
-            for (from, n) in parts {
-                if let (Some(dst), Some(src)) = (sample.get_mut(at..at + n), b.get(from..from + n))
-                {
-                    dst.copy_from_slice(src);
-                }
-                at += n;
+            let tail = b.len() - 32;
+            let words: [u64; 14] = [
+                word(0),
+                word(8),
+                word(16),
+                word(16 + step),
+                word(16 + 2 * step),
+                word(16 + 3 * step),
+                word(16 + 4 * step),
+                word(16 + 5 * step),
+                word(16 + 6 * step),
+                word(16 + 7 * step),
+                word(tail),
+                word(tail + 8),
+                word(tail + 16),
+                word(tail + 24),
+            ];
+            let mut sample = [0u8; 112];
+            for (dst, w) in sample.chunks_exact_mut(8).zip(words) {
+                dst.copy_from_slice(&w.to_le_bytes());
             }
             h.write(&sample);
         }
@@ -296,16 +311,23 @@ struct ErrorEntry {
 }
 
 impl ErrorMemo {
-    pub fn get(&mut self, r: &Response) -> ErrorFacts {
+    /// `ErrorFacts::of(r)`; a hit is borrowed from the memo (the caller clones only the parts
+    /// it keeps).
+    pub fn get(&mut self, r: &Response) -> std::borrow::Cow<'_, ErrorFacts> {
+        use std::borrow::Cow;
         if r.body.data.len() > MAX_ERROR_BODY {
-            return ErrorFacts::of(r);
+            return Cow::Owned(ErrorFacts::of(r));
         }
-        let www = r.headers.get("www-authenticate");
-        if let Some(e) = self.by_body.get(r.body.data.as_slice()) {
-            if e.status == r.status && e.status_text == r.status_text && e.www.as_deref() == www {
-                self.hits += 1;
-                return e.facts.clone();
-            }
+        let www = super::header::get(&r.headers, "www-authenticate", "WWW-Authenticate");
+        let hit = self.by_body.get(r.body.data.as_slice()).is_some_and(|e| {
+            e.status == r.status && e.status_text == r.status_text && e.www.as_deref() == www
+        });
+        if hit {
+            self.hits += 1;
+            return match self.by_body.get(r.body.data.as_slice()) {
+                Some(e) => Cow::Borrowed(&e.facts),
+                None => Cow::Owned(ErrorFacts::of(r)),
+            };
         }
         let facts = ErrorFacts::of(r);
         if self.by_body.len() >= ERROR_CAP {
@@ -321,7 +343,7 @@ impl ErrorMemo {
                 facts: facts.clone(),
             },
         );
-        facts
+        Cow::Owned(facts)
     }
 }
 
@@ -481,7 +503,11 @@ mod tests {
         let mut m = ErrorMemo::default();
         for round in 0..2 {
             for r in &cases {
-                assert_eq!(m.get(r), ErrorFacts::of(r), "round {round}: {r:?}");
+                assert_eq!(
+                    m.get(r).into_owned(),
+                    ErrorFacts::of(r),
+                    "round {round}: {r:?}"
+                );
             }
         }
         assert!(m.hits > 0);

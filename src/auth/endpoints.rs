@@ -124,7 +124,12 @@ impl Resolved {
 
 /// Path of a URL without scheme, host, query or fragment (`/` when empty).
 pub fn path_of(url: &str) -> &str {
-    let rest = match scheme_end(url) {
+    path_after_scheme(url, scheme_end(url))
+}
+
+/// [`path_of`] with the URL's [`scheme_end`] already known.
+pub fn path_after_scheme(url: &str, scheme_end: Option<usize>) -> &str {
+    let rest = match scheme_end {
         Some(i) => {
             let after = url.get(i + 3..).unwrap_or("");
             match memchr::memchr(b'/', after.as_bytes()) {
@@ -147,16 +152,9 @@ pub fn path_of(url: &str) -> &str {
 /// Byte offset of the first `://` in `url` (`str::find("://")` without building a substring
 /// searcher, which cost more than the search on these short URLs).
 pub fn scheme_end(url: &str) -> Option<usize> {
-    let b = url.as_bytes();
-    let mut from = 0;
-    while let Some(i) = b.get(from..).and_then(|rest| memchr::memchr(b':', rest)) {
-        let at = from + i;
-        if b.get(at + 1..at + 3) == Some(b"//") {
-            return Some(at);
-        }
-        from = at + 1;
-    }
-    None
+    // A plain scan: the separator is a few bytes in (`https://`), where a memchr call costs
+    // more than the loop; a URL without one (a bare path) is short.
+    url.as_bytes().windows(3).position(|w| w == b"://")
 }
 
 pub fn resolve(method: &str, path: &str) -> Resolved {

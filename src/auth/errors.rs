@@ -163,17 +163,44 @@ pub fn insufficient_scopes(message: &str) -> Option<Vec<String>> {
 
 /// Rate-limit headers, if any is present (§2.4).
 pub fn parse_ratelimit(h: &Headers) -> Option<RateLimit> {
-    let num = |name: &str| h.get(name).and_then(|v| v.trim().parse::<u64>().ok());
+    // One pass over the headers (this runs for every API call), keeping the first value of
+    // each name, as `Headers::get` would.
+    // Lowercase names and their other usual spelling (compared byte for byte first).
+    const NAMES: [(&str, &str); 5] = [
+        ("x-ratelimit-limit", "X-RateLimit-Limit"),
+        ("x-ratelimit-remaining", "X-RateLimit-Remaining"),
+        ("x-ratelimit-reset", "X-RateLimit-Reset"),
+        ("retry-after", "Retry-After"),
+        ("auth0-ratelimit", "Auth0-RateLimit"),
+    ];
+    let mut found: [Option<&str>; 5] = [None; 5];
+    for (name, value) in h.iter() {
+        // Every name above starts with 'x', 'r' or 'a' and is 11 to 21 bytes long.
+        if !(11..=21).contains(&name.len())
+            || !matches!(
+                name.as_bytes().first(),
+                Some(b'x' | b'X' | b'r' | b'R' | b'a' | b'A')
+            )
+        {
+            continue;
+        }
+        for (slot, (lower, usual)) in found.iter_mut().zip(NAMES) {
+            if slot.is_none() && super::header::name_is(name, lower, usual) {
+                *slot = Some(value);
+                break;
+            }
+        }
+    }
+    let [limit, remaining, reset, retry_after, auth0] = found;
+    let num = |v: Option<&str>| v.and_then(|v| v.trim().parse::<u64>().ok());
     let mut rl = RateLimit {
-        limit: num("x-ratelimit-limit"),
-        remaining: num("x-ratelimit-remaining"),
-        reset: h
-            .get("x-ratelimit-reset")
-            .and_then(|v| v.trim().parse::<i64>().ok()),
-        retry_after: h.get("retry-after").map(|v| v.trim().to_string()),
+        limit: num(limit),
+        remaining: num(remaining),
+        reset: reset.and_then(|v| v.trim().parse::<i64>().ok()),
+        retry_after: retry_after.map(|v| v.trim().to_string()),
     };
     // Custom rate-limit policies: `Auth0-RateLimit: client;q=10;t=1;r=9` (q quota, r remaining).
-    if let Some(v) = h.get("auth0-ratelimit") {
+    if let Some(v) = auth0 {
         for part in v.split(';') {
             match part.trim().split_once('=') {
                 Some(("q", q)) if rl.limit.is_none() => rl.limit = q.trim().parse().ok(),
@@ -330,5 +357,26 @@ mod tests {
         let rl = parse_ratelimit(&c).expect("custom");
         assert_eq!((rl.limit, rl.remaining), (Some(10), Some(9)));
         assert!(parse_ratelimit(&Headers::default()).is_none());
+    }
+
+    /// The one-pass scan agrees with looking each name up (first value wins, even when it
+    /// does not parse; other headers are ignored).
+    #[test]
+    fn ratelimit_takes_the_first_value_of_each_name() {
+        let mut h = Headers::default();
+        h.push("Content-Type", "application/json");
+        h.push("x-ratelimit-limit", "junk");
+        h.push("X-RATELIMIT-LIMIT", "50");
+        h.push("retry-after", " 7 ");
+        h.push("Retry-After", "9");
+        h.push("x-ratelimit-remaining-extra", "3");
+        h.push("auth0-ratelimit", "client;q=10;r=2");
+        let rl = parse_ratelimit(&h).expect("rl");
+        let first = |n: &str| h.get(n).and_then(|v| v.trim().parse::<u64>().ok());
+        assert_eq!(rl.limit, first("x-ratelimit-limit").or(Some(10)));
+        assert_eq!(rl.limit, Some(10), "unparsable first limit, so q= fills it");
+        assert_eq!(rl.remaining, Some(2));
+        assert_eq!(rl.retry_after.as_deref(), Some("7"));
+        assert_eq!(rl.reset, None);
     }
 }

@@ -33,6 +33,7 @@ pub mod cache;
 pub mod credential;
 pub mod endpoints;
 pub mod errors;
+pub mod header;
 pub mod hosts;
 pub mod params;
 pub mod results;
@@ -86,11 +87,20 @@ struct HostFacts {
 
 /// Host of an absolute URL (no userinfo), or the Host/`:authority` header.
 fn host_of(ex: &Exchange) -> &str {
+    host_after_scheme(ex, endpoints::scheme_end(&ex.request.url))
+}
+
+/// [`host_of`] with the URL's `endpoints::scheme_end` already known.
+fn host_after_scheme(ex: &Exchange, scheme_end: Option<usize>) -> &str {
     let url = ex.request.url.as_str();
-    if let Some(rest) = endpoints::scheme_end(url).and_then(|i| url.get(i + 3..)) {
+    if let Some(rest) = scheme_end.and_then(|i| url.get(i + 3..)) {
         let end = memchr::memchr3(b'/', b'?', b'#', rest.as_bytes()).unwrap_or(rest.len());
         let authority = rest.get(..end).unwrap_or("");
-        let authority = authority.rsplit('@').next().unwrap_or(authority);
+        // After the last '@' (userinfo); a byte search, `rsplit` costs more on every call.
+        let authority = match memchr::memrchr(b'@', authority.as_bytes()) {
+            Some(at) => authority.get(at + 1..).unwrap_or(""),
+            None => authority,
+        };
         if !authority.is_empty() {
             return authority;
         }
@@ -170,7 +180,10 @@ impl Classifier {
         if ex.request.method.eq_ignore_ascii_case("OPTIONS") {
             return Vec::new();
         }
-        let host = host_of(ex);
+        // The URL's scheme separator is found once, for its host and its path.
+        let scheme = endpoints::scheme_end(&ex.request.url);
+        let path = endpoints::path_after_scheme(&ex.request.url, scheme);
+        let host = host_after_scheme(ex, scheme);
         let (tenant, host) = match &self.last_host {
             Some(h) if h.raw == host => (h.tenant, std::sync::Arc::clone(&h.normalized)),
             _ => {
@@ -188,9 +201,9 @@ impl Classifier {
         let mut kinds = std::mem::take(&mut self.kinds);
         if tenant {
             self.stats.tenant_exchanges += 1;
-            self.classify_tenant(ex, &mut kinds);
+            self.classify_tenant(ex, path, &mut kinds);
         } else {
-            self.classify_foreign(ex, &mut kinds);
+            self.classify_foreign(ex, path, &mut kinds);
         }
         if !self.keys.is_empty() {
             for k in &mut kinds {
@@ -250,7 +263,8 @@ impl Classifier {
         }
     }
 
-    fn classify_foreign(&mut self, ex: &Exchange, out: &mut Vec<EventKind>) {
+    /// `path` is `endpoints::path_of(&ex.request.url)`.
+    fn classify_foreign(&mut self, ex: &Exchange, path: &str, out: &mut Vec<EventKind>) {
         let body = &ex.request.body;
         if ex.request.method.eq_ignore_ascii_case("POST") && is_form(body) {
             let cache = &mut self.cache;
@@ -272,7 +286,6 @@ impl Classifier {
             .is_some_and(|q| crate::decode::form::parse(q).contains("access_token"));
         if bearer_header || query_token {
             let method = ex.request.method.to_ascii_uppercase();
-            let path = endpoints::path_of(&ex.request.url);
             out.push(EventKind::ApiCall(self.api_call(
                 ex,
                 Api::Other,
@@ -283,9 +296,9 @@ impl Classifier {
         }
     }
 
-    fn classify_tenant(&mut self, ex: &Exchange, out: &mut Vec<EventKind>) {
+    /// `path` is `endpoints::path_of(&ex.request.url)`.
+    fn classify_tenant(&mut self, ex: &Exchange, path: &str, out: &mut Vec<EventKind>) {
         let method = ex.request.method.to_ascii_uppercase();
-        let path = endpoints::path_of(&ex.request.url);
         let resolved = endpoints::resolve(&method, path);
         let status = ex.status();
         if let Resolved::Management { .. } = resolved {
@@ -578,11 +591,11 @@ impl Classifier {
         // failures repeat the same answer, so the result is memoised by body (`ErrorMemo`).
         let facts = match resp.filter(|r| r.status >= 400) {
             Some(r) => self.errors.get(r),
-            None => cache::ErrorFacts::default(),
+            None => std::borrow::Cow::Owned(cache::ErrorFacts::default()),
         };
         // An Authorization header decides alone (see `credential::of_request_with`); its
         // verdict is memoised by header value.
-        let credential = match ex.request.headers.get("authorization") {
+        let credential = match header::get(&ex.request.headers, "authorization", "Authorization") {
             Some(h) => self.cache.authorization(h),
             None => {
                 let cache = &mut self.cache;
@@ -591,11 +604,10 @@ impl Classifier {
                 })
             }
         };
-        let cache::ErrorFacts {
-            error,
-            expected_scopes,
-            ..
-        } = facts;
+        let (error, expected_scopes) = match facts {
+            Cow::Owned(f) => (f.error, f.expected_scopes),
+            Cow::Borrowed(f) => (f.error.clone(), f.expected_scopes.clone()),
+        };
         ApiCall {
             api,
             method,

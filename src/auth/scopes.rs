@@ -86,11 +86,63 @@ pub struct Matched {
 
 #[derive(Debug, Default)]
 struct Node {
-    /// foldhash: looked up for every path segment of every call (the keys are fixed).
-    literal: HashMap<&'static str, Node, RandomState>,
+    /// Literal children. Looked up for every path segment of every call: most nodes have a
+    /// few children, compared in turn (lengths first); nodes with more than `SCAN_CHILDREN`
+    /// also get `index`.
+    literal: Vec<(&'static str, Node)>,
+    /// Name → position in `literal` (foldhash; the keys are fixed), for wide nodes only.
+    index: Option<HashMap<&'static str, usize, RandomState>>,
     param: Option<Box<Node>>,
-    /// Method → index into `Catalogue::ops`.
-    ops: HashMap<&'static str, usize, RandomState>,
+    /// Method → index into `Catalogue::ops` (at most one entry per HTTP method).
+    ops: Vec<(&'static str, usize)>,
+}
+
+/// Literal children compared one by one before a node gets a hash index.
+const SCAN_CHILDREN: usize = 8;
+
+impl Node {
+    fn child(&self, seg: &str) -> Option<&Node> {
+        let at = match &self.index {
+            Some(ix) => *ix.get(seg)?,
+            None => self.literal.iter().position(|(k, _)| *k == seg)?,
+        };
+        self.literal.get(at).map(|(_, n)| n)
+    }
+
+    fn child_mut(&mut self, seg: &'static str) -> &mut Node {
+        let at = match self.literal.iter().position(|(k, _)| *k == seg) {
+            Some(at) => at,
+            None => {
+                self.literal.push((seg, Node::default()));
+                self.literal.len() - 1
+            }
+        };
+        // `at` is in range: found above or just pushed.
+        &mut self.literal[at].1
+    }
+
+    fn op(&self, method: &str) -> Option<usize> {
+        self.ops.iter().find(|(m, _)| *m == method).map(|(_, i)| *i)
+    }
+
+    /// Build the hash index of wide nodes, recursively (once, after parsing).
+    fn index_wide(&mut self) {
+        if self.literal.len() > SCAN_CHILDREN {
+            self.index = Some(
+                self.literal
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (k, _))| (*k, i))
+                    .collect(),
+            );
+        }
+        for (_, n) in &mut self.literal {
+            n.index_wide();
+        }
+        if let Some(p) = &mut self.param {
+            p.index_wide();
+        }
+    }
 }
 
 /// The parsed catalogue.
@@ -98,6 +150,10 @@ struct Node {
 pub struct Catalogue {
     ops: Vec<Operation>,
     root: Node,
+    /// Positions of `api` in `root.literal` and of `v2` in its `literal`, when neither node has
+    /// a `{param}` child: then every match of a `/api/v2/...` path starts below `v2`, and
+    /// `lookup` starts there (every templated path is under it).
+    api_v2: Option<(usize, usize)>,
     /// Lines of the table that did not parse (should be 0; checked by a test).
     pub bad_lines: usize,
 }
@@ -154,11 +210,23 @@ impl Catalogue {
                 node = if seg.starts_with('{') {
                     node.param.get_or_insert_with(Box::default)
                 } else {
-                    node.literal.entry(seg).or_default()
+                    node.child_mut(seg)
                 };
             }
-            node.ops.entry(method).or_insert(idx);
+            if node.op(method).is_none() {
+                node.ops.push((method, idx));
+            }
         }
+        cat.root.index_wide();
+        cat.api_v2 = cat.root.param.is_none().then_some(()).and_then(|()| {
+            let a = cat.root.literal.iter().position(|(k, _)| *k == "api")?;
+            let api = &cat.root.literal.get(a)?.1;
+            if api.param.is_some() {
+                return None;
+            }
+            let v = api.literal.iter().position(|(k, _)| *k == "v2")?;
+            Some((a, v))
+        });
         cat
     }
 
@@ -179,17 +247,50 @@ impl Catalogue {
         let mut buf: [&str; STACK_SEGMENTS] = [""; STACK_SEGMENTS];
         let mut n = 0;
         let mut spilled = false;
-        for s in segments(path) {
-            match buf.get_mut(n) {
-                Some(slot) => {
-                    *slot = s;
-                    n += 1;
-                }
-                None => {
-                    spilled = true;
-                    break;
+        // `/api/v2/...` (the usual path): its first two segments are known, and the search
+        // starts at the `v2` node (see `api_v2`); the answer is the same as from the root.
+        let v2 = match (path.strip_prefix("/api/v2/"), self.api_v2) {
+            (Some(_), Some((a, v))) => self
+                .root
+                .literal
+                .get(a)
+                .and_then(|(_, api)| api.literal.get(v))
+                .map(|(_, v2)| v2),
+            _ => None,
+        };
+        let from = if v2.is_some() {
+            buf[0] = "api";
+            buf[1] = "v2";
+            n = 2;
+            "/api/v2".len()
+        } else {
+            0
+        };
+        // Split on '/' by bytes ('/' is ASCII, so every piece is on character boundaries).
+        let b = path.as_bytes();
+        let mut start = from;
+        while start <= b.len() {
+            // A plain loop: segments are short, a memchr call costs more than the scan.
+            let end = b
+                .get(start..)
+                .unwrap_or_default()
+                .iter()
+                .position(|&c| c == b'/')
+                .map_or(b.len(), |i| start + i);
+            if end > start {
+                let seg = path.get(start..end).unwrap_or_default();
+                match buf.get_mut(n) {
+                    Some(slot) => {
+                        *slot = seg;
+                        n += 1;
+                    }
+                    None => {
+                        spilled = true;
+                        break;
+                    }
                 }
             }
+            start = end + 1;
         }
         let heap: Vec<&str>;
         let segs: &[&str] = if spilled {
@@ -198,7 +299,11 @@ impl Catalogue {
         } else {
             buf.get(..n).unwrap_or_default()
         };
-        let idx = find(&self.root, segs, &|n: &Node| n.ops.get(&*method).copied())?;
+        let leaf = |n: &Node| n.op(&method);
+        let idx = match (v2, segs.get(2..)) {
+            (Some(v2), Some(rest)) if !spilled => find(v2, rest, &leaf)?,
+            _ => find(&self.root, segs, &leaf)?,
+        };
         self.matched(idx, segs)
     }
 
@@ -207,7 +312,7 @@ impl Catalogue {
         let segs: Vec<&str> = segments(path).collect();
         let mut out: Vec<&'static Operation> = Vec::new();
         for m in ["GET", "POST", "PUT", "PATCH", "DELETE"] {
-            if let Some(hit) = find(&self.root, &segs, &|n: &Node| n.ops.get(m).copied()) {
+            if let Some(hit) = find(&self.root, &segs, &|n: &Node| n.op(m)) {
                 if let Some(op) = self.ops.get(hit) {
                     out.push(op);
                 }
@@ -218,31 +323,28 @@ impl Catalogue {
 
     fn matched(&'static self, idx: usize, segs: &[&str]) -> Option<Matched> {
         let op = self.ops.get(idx)?;
-        let params = op
-            .params
-            .iter()
-            .filter_map(|&(i, name)| {
-                let v = segs.get(i)?;
-                let value = if v.contains('%') {
-                    percent_encoding::percent_decode_str(v)
-                        .decode_utf8_lossy()
-                        .into_owned()
-                } else {
-                    (*v).to_string() // nothing to decode (the common case)
-                };
-                Some((name, value))
-            })
-            .collect();
+        let mut params = Vec::with_capacity(op.params.len());
+        for &(i, name) in &op.params {
+            let Some(v) = segs.get(i) else { continue };
+            let value = if v.as_bytes().contains(&b'%') {
+                percent_encoding::percent_decode_str(v)
+                    .decode_utf8_lossy()
+                    .into_owned()
+            } else {
+                (*v).to_string() // nothing to decode (the common case)
+            };
+            params.push((name, value));
+        }
         Some(Matched { op, params })
     }
 }
 
 /// Depth-first, literal before param, returns the first node (in that order) holding the method.
-fn find(node: &Node, segs: &[&str], leaf: &dyn Fn(&Node) -> Option<usize>) -> Option<usize> {
+fn find<F: Fn(&Node) -> Option<usize>>(node: &Node, segs: &[&str], leaf: &F) -> Option<usize> {
     let Some((first, rest)) = segs.split_first() else {
         return leaf(node);
     };
-    if let Some(child) = node.literal.get(first) {
+    if let Some(child) = node.child(first) {
         if let Some(hit) = find(child, rest, leaf) {
             return Some(hit);
         }
@@ -336,6 +438,38 @@ mod tests {
             assert_eq!(m.params, expected, "{} {}", op.method, op.template);
         }
         assert!(with_params > 100, "{with_params}");
+    }
+
+    /// Starting below `/api/v2` gives what a search from the root gives, params included.
+    #[test]
+    fn the_api_v2_shortcut_agrees_with_a_root_search() {
+        let cat = catalogue();
+        assert!(cat.api_v2.is_some());
+        let mut paths: Vec<String> = cat
+            .operations()
+            .iter()
+            .map(|o| o.template.replace('{', "x").replace('}', ""))
+            .collect();
+        paths.extend(
+            [
+                "/api/v2//users/auth0%7C1",
+                "/api/v2/users/a/roles/",
+                "/api/v2/users/a/b/c",
+                "/api/v2/",
+                "/api/v2",
+                "/api/v2/users-by-email",
+                "/api//v2/users/x",
+            ]
+            .map(String::from),
+        );
+        for p in &paths {
+            for m in ["GET", "POST", "PATCH", "DELETE", "PUT"] {
+                let segs: Vec<&str> = segments(p).collect();
+                let slow =
+                    find(&cat.root, &segs, &|n: &Node| n.op(m)).and_then(|i| cat.matched(i, &segs));
+                assert_eq!(cat.lookup(m, p), slow, "{m} {p}");
+            }
+        }
     }
 
     #[test]

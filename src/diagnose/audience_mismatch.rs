@@ -5,7 +5,7 @@
 //! rule) and opaque tokens (no readable `aud`). Limit: custom APIs are only judged by their
 //! "Bad audience" answer, since their identifiers are unknown to authtap.
 
-use super::support::{exchange, fp, has_mgmt_audience, mgmt_audience, status_phrase};
+use super::support::{exchange, fp, mgmt_audience, status_phrase};
 use super::{Draft, RuleInfo};
 use crate::correlate::{presented_token, Link};
 use crate::model::{Api, AuthEvent, EventKind, Severity, TokenRole};
@@ -40,7 +40,8 @@ pub fn check(ev: &AuthEvent, link: &Link) -> Vec<Draft> {
         .as_ref()
         .and_then(|e| e.message.as_deref())
         .is_some_and(|m| m.contains("Bad audience"));
-    let mgmt_wrong = call.api == Api::Management && !has_mgmt_audience(t);
+    let mgmt_wrong =
+        call.api == Api::Management && !super::token_facts::of(t).is_some_and(|f| f.mgmt_audience);
     if !(said_bad || mgmt_wrong) {
         return Vec::new();
     }

@@ -20,6 +20,7 @@ use crate::model::{
 };
 
 pub mod support;
+pub mod token_facts;
 
 pub mod audience_mismatch;
 pub mod authorize_error;
@@ -111,6 +112,18 @@ const CAUSES: &[(&str, Cause)] = &[
 /// once per presented token, since repeats of the same token cannot change their verdict.
 const TOKEN_CONTENT_RULES: &[&str] = &[sensitive_claim::INFO.id, unsigned_token::INFO.id];
 
+/// Rules that only judge authorize requests/results and token grants: they return nothing for
+/// an API call (the commonest event), so `on_event` does not run them for one (a test checks
+/// they really return nothing for API calls).
+const NOT_FOR_API_CALLS: &[&str] = &[
+    implicit_grant::INFO.id,
+    scope_not_granted::INFO.id,
+    missing_pkce::INFO.id,
+    missing_state::INFO.id,
+    authorize_error::INFO.id,
+    token_endpoint_error::INFO.id,
+];
+
 /// Fingerprints remembered for `TOKEN_CONTENT_RULES`; when full the set is cleared (only costs
 /// a re-check, never a missed finding).
 const MAX_JUDGED_TOKENS: usize = 100_000;
@@ -145,8 +158,11 @@ const CHECKS: &[(&RuleInfo, Check)] = &[
 
 /// For each entry of `CHECKS`: its `CAUSES` shortcut and whether it is one of the
 /// `TOKEN_CONTENT_RULES` (looked up once, not by comparing rule ids for every event).
-fn check_traits() -> &'static [(Option<Cause>, bool)] {
-    static TRAITS: std::sync::OnceLock<Vec<(Option<Cause>, bool)>> = std::sync::OnceLock::new();
+/// Per `CHECKS` entry: its dedup-cause function, whether it judges token contents, whether it
+/// can fire for an API call.
+fn check_traits() -> &'static [(Option<Cause>, bool, bool)] {
+    static TRAITS: std::sync::OnceLock<Vec<(Option<Cause>, bool, bool)>> =
+        std::sync::OnceLock::new();
     TRAITS.get_or_init(|| {
         CHECKS
             .iter()
@@ -157,6 +173,7 @@ fn check_traits() -> &'static [(Option<Cause>, bool)] {
                         .find(|(id, _)| *id == info.id)
                         .map(|(_, c)| *c),
                     TOKEN_CONTENT_RULES.contains(&info.id),
+                    !NOT_FOR_API_CALLS.contains(&info.id),
                 )
             })
             .collect()
@@ -209,15 +226,18 @@ impl Diagnoser {
             }),
             _ => false,
         };
-        for ((info, check), (cause, token_content)) in CHECKS.iter().zip(check_traits()) {
-            if repeat_bearer && *token_content {
+        let api_call = matches!(ev.kind, EventKind::ApiCall(_));
+        for ((info, check), (cause, token_content, for_api_calls)) in
+            CHECKS.iter().zip(check_traits())
+        {
+            if (repeat_bearer && *token_content) || (api_call && !*for_api_calls) {
                 continue;
             }
             if let Some(cause_of) = cause {
                 let known = cause_of(ev, link)
                     .and_then(|cause| self.seen.get(&(info.id, link.flow, cause)).copied());
                 if let Some(i) = known {
-                    self.repeat(i, vec![ev.at.clone()]);
+                    self.repeat_at(i, &ev.at);
                     continue;
                 }
             }
@@ -236,6 +256,27 @@ impl Diagnoser {
     }
 
     /// A repeat of stored finding `i`: count it and keep its new evidence (capped).
+    /// `repeat` with one borrowed evidence entry, copied only when it is listed (most repeats
+    /// find the evidence list full).
+    fn repeat_at(&mut self, i: usize, e: &Evidence) {
+        if let Some(s) = self.stored.get_mut(i) {
+            s.count += 1;
+            let dup = s
+                .finding
+                .evidence
+                .iter()
+                .any(|x| x.input == e.input && x.index == e.index);
+            if dup {
+                return;
+            }
+            if s.finding.evidence.len() < MAX_EVIDENCE {
+                s.finding.evidence.push(e.clone());
+            } else {
+                s.evidence_dropped += 1;
+            }
+        }
+    }
+
     fn repeat(&mut self, i: usize, evidence: Vec<Evidence>) {
         if let Some(s) = self.stored.get_mut(i) {
             s.count += 1;
@@ -404,6 +445,62 @@ mod tests {
         for (a, b) in CHECKS.iter().zip(RULES) {
             assert_eq!(a.0.id, b.id);
         }
+    }
+
+    /// The rules `on_event` skips for API calls really return nothing for them: API calls of
+    /// every credential and status, linked to flows that did fire those rules (implicit grant,
+    /// no state, no PKCE), checked directly.
+    #[test]
+    fn rules_skipped_for_api_calls_never_fire_on_them() {
+        use crate::correlate::{CorrelateConfig, Correlator};
+        let mut c = Correlator::new(CorrelateConfig::default());
+        // A flow whose /authorize fires implicit-grant and missing-state.
+        let a = authorize(
+            None,
+            "token id_token",
+            "openid read:users",
+            Some(&mgmt_aud()),
+        );
+        c.observe(&ev(0, "GET", "/authorize", Some(302), K::Authorize(a)));
+        let at = access_jwt(&mgmt_aud(), "openid");
+        let creds = [
+            Credential::Bearer(at.clone()),
+            Credential::Bearer(id_jwt(serde_json::json!({}))),
+            Credential::QueryToken(at),
+            Credential::None,
+            Credential::Stripped,
+            Credential::Malformed { reason: "x".into() },
+        ];
+        let mut judged = 0;
+        for (i, cred) in creds.into_iter().enumerate() {
+            for status in [
+                None,
+                Some(200),
+                Some(400),
+                Some(401),
+                Some(403),
+                Some(429),
+                Some(500),
+            ] {
+                let call = mgmt_call(
+                    "GET",
+                    "/api/v2/users/{id}",
+                    &["read:users"],
+                    cred.clone(),
+                    status,
+                );
+                let e = ev(i + 1, "GET", "/api/v2/users/x", status, K::ApiCall(call));
+                let link = c.observe(&e);
+                for ((info, check), (_, _, for_api_calls)) in CHECKS.iter().zip(check_traits()) {
+                    if !*for_api_calls {
+                        assert!(check(&e, &link).is_empty(), "{} on {status:?}", info.id);
+                        judged += 1;
+                    }
+                }
+            }
+        }
+        assert_eq!(judged, 6 * 7 * NOT_FOR_API_CALLS.len());
+        assert_eq!(NOT_FOR_API_CALLS.len(), 6);
     }
 
     /// A healthy SPA: code + PKCE, with audience and the scopes it uses, then a 200.

@@ -5,7 +5,7 @@
 //! must equal the `iss` host (auth0-facts §2.2 "All requests … must use the same domain", §6).
 //! Skips ID tokens (their own rule) and custom APIs, whose hosts are unrelated to the issuer.
 
-use super::support::{fp, iss_host, iss_host_raw, status_phrase};
+use super::support::{fp, iss_host, status_phrase};
 use super::{Draft, RuleInfo};
 use crate::correlate::{presented_token, Link};
 use crate::model::{Api, AuthEvent, EventKind, Severity, TokenRole};
@@ -37,7 +37,13 @@ pub fn check(ev: &AuthEvent, link: &Link) -> Vec<Draft> {
         return Vec::new();
     }
     // Same host (the common case): decided without allocating.
-    if iss_host_raw(t).is_some_and(|h| h.eq_ignore_ascii_case(&ev.host)) {
+    // (The issuer host is read from the memoised facts of the token's claims.)
+    let same = super::token_facts::of(t).is_some_and(|f| {
+        f.iss_host
+            .as_deref()
+            .is_some_and(|h| h.eq_ignore_ascii_case(&ev.host))
+    });
+    if same {
         return Vec::new();
     }
     let Some(iss) = iss_host(t) else {

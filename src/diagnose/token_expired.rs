@@ -39,10 +39,8 @@ pub fn check(ev: &AuthEvent, link: &Link) -> Vec<Draft> {
     let Some(t) = presented_token(&call.credential) else {
         return Vec::new();
     };
-    let exp = t
-        .jwt
-        .as_ref()
-        .and_then(|j| j.exp())
+    let exp = super::token_facts::of(t)
+        .and_then(|f| f.exp)
         .or_else(|| link.token.as_ref().and_then(|i| i.exp));
     let when = secs(&ev.at);
     let said = call
