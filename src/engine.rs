@@ -113,7 +113,7 @@ impl Engine {
             input,
             index: 0,
             time,
-            method: "TLS".to_string(),
+            method: "TLS".into(),
             url: format!("https://{host}/"),
             status: None,
         };

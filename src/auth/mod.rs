@@ -112,12 +112,22 @@ fn host_after_scheme(ex: &Exchange, scheme_end: Option<usize>) -> &str {
         .unwrap_or("")
 }
 
+/// The request's method in upper case, borrowed when it already is (the usual case).
+fn upper_method(ex: &Exchange) -> std::borrow::Cow<'static, str> {
+    let m = &ex.request.method;
+    if m.bytes().any(|b| b.is_ascii_lowercase()) {
+        std::borrow::Cow::Owned(m.to_ascii_uppercase())
+    } else {
+        m.clone()
+    }
+}
+
 fn evidence(ex: &Exchange) -> Evidence {
     Evidence {
         input: ex.input,
         index: ex.index,
         time: ex.started,
-        method: ex.request.method.to_string(),
+        method: ex.request.method.clone(),
         url: ex.request.url.clone(),
         status: ex.status(),
     }
@@ -285,7 +295,7 @@ impl Classifier {
         let query_token = crate::decode::form::query_of(&ex.request.url)
             .is_some_and(|q| crate::decode::form::parse(q).contains("access_token"));
         if bearer_header || query_token {
-            let method = ex.request.method.to_ascii_uppercase();
+            let method = upper_method(ex);
             out.push(EventKind::ApiCall(self.api_call(
                 ex,
                 Api::Other,
@@ -298,7 +308,7 @@ impl Classifier {
 
     /// `path` is `endpoints::path_of(&ex.request.url)`.
     fn classify_tenant(&mut self, ex: &Exchange, path: &str, out: &mut Vec<EventKind>) {
-        let method = ex.request.method.to_ascii_uppercase();
+        let method = upper_method(ex);
         let resolved = endpoints::resolve(&method, path);
         let status = ex.status();
         if let Resolved::Management { .. } = resolved {
@@ -524,17 +534,24 @@ impl Classifier {
         ex: &Exchange,
         api: Api,
         resolved: Option<Resolved>,
-        method: String,
+        method: std::borrow::Cow<'static, str>,
         path: &str,
     ) -> ApiCall {
         use std::borrow::Cow;
-        let (endpoint, known, accepted, all, path_params) = match resolved {
+        type Parts = (
+            Cow<'static, str>,
+            bool,
+            &'static [&'static str],
+            bool,
+            Vec<(&'static str, String)>,
+        );
+        let (endpoint, known, accepted, all, path_params): Parts = match resolved {
             Some(Resolved::Management {
                 matched: Some(m), ..
             }) => (
                 Cow::Borrowed(m.op.template),
                 true,
-                m.op.scopes.iter().map(|s| s.to_string()).collect(),
+                m.op.scopes.as_slice(),
                 m.op.semantics != scopes::Semantics::Any,
                 m.params,
             ),
@@ -544,20 +561,12 @@ impl Classifier {
             Some(Resolved::Management {
                 matched: None,
                 template,
-            }) if template != endpoints::MGMT_UNKNOWN => (
-                Cow::Borrowed(template),
-                false,
-                Vec::new(),
-                false,
-                Vec::new(),
-            ),
-            Some(Resolved::Management { matched: None, .. }) => (
-                Cow::Owned(path.to_string()),
-                false,
-                Vec::new(),
-                false,
-                Vec::new(),
-            ),
+            }) if template != endpoints::MGMT_UNKNOWN => {
+                (Cow::Borrowed(template), false, &[], false, Vec::new())
+            }
+            Some(Resolved::Management { matched: None, .. }) => {
+                (Cow::Owned(path.to_string()), false, &[], false, Vec::new())
+            }
             // /userinfo "will work only if `openid` was granted as a scope" (auth0-facts.md §3.3).
             Some(
                 r @ Resolved::Auth {
@@ -567,21 +576,17 @@ impl Classifier {
             ) => (
                 Cow::Borrowed(r.template()),
                 true,
-                vec!["openid".to_string()],
+                &["openid"],
                 false,
                 Vec::new(),
             ),
-            Some(r @ Resolved::Auth { .. }) => (
-                Cow::Borrowed(r.template()),
-                true,
-                Vec::new(),
-                false,
-                Vec::new(),
-            ),
+            Some(r @ Resolved::Auth { .. }) => {
+                (Cow::Borrowed(r.template()), true, &[], false, Vec::new())
+            }
             _ => (
                 Cow::Borrowed(endpoints::OTHER),
                 false,
-                Vec::new(),
+                &[],
                 false,
                 Vec::new(),
             ),

@@ -298,9 +298,7 @@ fn management_403_insufficient_scope() {
     assert_eq!(c.endpoint, "/api/v2/users/{id}");
     assert!(c.known_endpoint);
     assert_eq!(c.path_params, vec![("id", "auth0|123".to_string())]);
-    assert!(c
-        .accepted_scopes
-        .contains(&"update:current_user_metadata".to_string()));
+    assert!(c.accepted_scopes.contains(&"update:current_user_metadata"));
     assert!(!c.needs_all_scopes);
     assert_eq!(c.body_fields, vec!["user_metadata".to_string()]);
     assert_eq!(c.expected_scopes.as_ref().map(Vec::len), Some(3));

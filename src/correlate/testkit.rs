@@ -27,7 +27,7 @@ pub fn evidence(index: usize, method: &str, url: &str, status: Option<u16>) -> E
         input: 0,
         index,
         time: Some(NOW * 1_000_000 + index as i64 * 1_000),
-        method: method.to_string(),
+        method: method.to_string().into(),
         url: url.to_string(),
         status,
     }
@@ -236,16 +236,16 @@ pub fn token_set(access: Option<Token>, id: Option<Token>, scope: Option<&str>) 
 pub fn mgmt_call(
     method: &str,
     endpoint: &str,
-    accepted: &[&str],
+    accepted: &'static [&'static str],
     credential: Credential,
     status: Option<u16>,
 ) -> ApiCall {
     ApiCall {
         api: Api::Management,
-        method: method.to_string(),
+        method: method.to_string().into(),
         endpoint: endpoint.to_string().into(),
         known_endpoint: true,
-        accepted_scopes: accepted.iter().map(|s| s.to_string()).collect(),
+        accepted_scopes: accepted,
         needs_all_scopes: false,
         path_params: vec![("id", "auth0|5f1a2b3c4d5e6f7a8b9c0d1e".to_string())],
         body_fields: Vec::new(),

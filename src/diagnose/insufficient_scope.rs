@@ -81,7 +81,7 @@ fn needed_of(call: &ApiCall) -> Vec<String> {
     call.expected_scopes
         .clone()
         .filter(|e| !e.is_empty())
-        .unwrap_or_else(|| call.accepted_scopes.clone())
+        .unwrap_or_else(|| call.accepted_scopes.iter().map(|s| s.to_string()).collect())
 }
 
 /// Whether `gate` lets the event through, decided without building its scope lists (this
@@ -186,10 +186,11 @@ pub fn check(ev: &AuthEvent, link: &Link) -> Vec<Draft> {
             ));
         }
     }
-    let cu: Vec<&String> = call
+    let cu: Vec<&str> = call
         .accepted_scopes
         .iter()
-        .chain(needed.iter())
+        .copied()
+        .chain(needed.iter().map(String::as_str))
         .filter(|s| is_current_user_scope(s))
         .collect();
     let audience = mgmt_audience(&ev.host, token);
@@ -228,7 +229,7 @@ pub fn check(ev: &AuthEvent, link: &Link) -> Vec<Draft> {
                 );
                 let touches_other = call.method.eq_ignore_ascii_case("PATCH")
                     && call.body_fields.iter().any(|b| b != "user_metadata");
-                if alt.as_str() == "update:current_user_metadata" && touches_other {
+                if *alt == "update:current_user_metadata" && touches_other {
                     let others: Vec<&str> = call
                         .body_fields
                         .iter()

@@ -567,10 +567,10 @@ mod tests {
     #[test]
     fn causes_agree_with_checks() {
         use crate::correlate::{CorrelateConfig, Correlator};
-        let users = ["read:users"];
+        const USERS: &[&str] = &["read:users"];
         let at = access_jwt(&mgmt_aud(), "read:current_user");
         let kinds = |status: Option<u16>, msg: Option<&str>, cred: Credential| {
-            let mut c = mgmt_call("GET", "/api/v2/users", &users, cred, status);
+            let mut c = mgmt_call("GET", "/api/v2/users", USERS, cred, status);
             if let (Some(s), Some(m)) = (status, msg) {
                 c.error = Some(auth0_error(s, "E", m, None));
                 c.expected_scopes = errors_expected(m);

@@ -52,13 +52,13 @@ fn budget(rl: Option<&RateLimit>, at_secs: Option<i64>) -> String {
 /// formatting the draft: the diagnoser skips `check` for repeats.
 pub fn cause(ev: &AuthEvent, _link: &Link) -> Option<String> {
     let (method, endpoint) = match &ev.kind {
-        EventKind::ApiCall(c) if c.status == Some(429) => (c.method.as_str(), &*c.endpoint),
+        EventKind::ApiCall(c) if c.status == Some(429) => (&*c.method, &*c.endpoint),
         EventKind::TokenGrant(g) if g.status == Some(429) => ("POST", "/oauth/token"),
         EventKind::AuthOther {
             endpoint,
             status: Some(429),
             ..
-        } => (ev.at.method.as_str(), endpoint.as_str()),
+        } => (&*ev.at.method, endpoint.as_str()),
         _ => return None,
     };
     Some(format!("{method} {endpoint}"))
@@ -67,7 +67,7 @@ pub fn cause(ev: &AuthEvent, _link: &Link) -> Option<String> {
 pub fn check(ev: &AuthEvent, _link: &Link) -> Vec<Draft> {
     let (method, endpoint, status, answer, rl) = match &ev.kind {
         EventKind::ApiCall(c) if c.status == Some(429) => (
-            c.method.clone(),
+            c.method.to_string(),
             c.endpoint.to_string(),
             c.status,
             status_phrase(c.status, c.error.as_ref()),
@@ -85,7 +85,7 @@ pub fn check(ev: &AuthEvent, _link: &Link) -> Vec<Draft> {
             status: Some(429),
             ..
         } => (
-            ev.at.method.clone(),
+            ev.at.method.to_string(),
             endpoint.clone(),
             Some(429),
             "429".to_string(),

@@ -159,14 +159,15 @@ pub enum Credential {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiCall {
     pub api: Api,
-    pub method: String,
+    /// Upper case; borrowed from the exchange (no copy) when it already was.
+    pub method: std::borrow::Cow<'static, str>,
     /// Endpoint template, e.g. `/api/v2/users/{id}`; the raw path when unknown. Templates are
     /// borrowed from the static catalogue (no copy per call).
     pub endpoint: std::borrow::Cow<'static, str>,
     /// Whether `endpoint` came from the scope catalogue.
     pub known_endpoint: bool,
-    /// Scopes the endpoint accepts, from the catalogue.
-    pub accepted_scopes: Vec<String>,
+    /// Scopes the endpoint accepts, from the static catalogue (no copy per call).
+    pub accepted_scopes: &'static [&'static str],
     /// The catalogue says all listed scopes are needed (else any one of them).
     pub needs_all_scopes: bool,
     /// Names (from the static template) and values of the template's `{...}` segments, in

@@ -28,7 +28,8 @@ pub struct Evidence {
     pub input: usize,
     pub index: usize,
     pub time: Option<Micros>,
-    pub method: String,
+    /// Borrowed from the exchange (no copy per event) when it is a standard method.
+    pub method: std::borrow::Cow<'static, str>,
     pub url: String,
     pub status: Option<u16>,
 }

@@ -83,7 +83,7 @@ pub fn evidence(e: &Evidence, r: &Redactor) -> JsonEvidence {
         input: e.input,
         index: e.index,
         time: e.time.and_then(rfc3339),
-        method: e.method.clone(),
+        method: e.method.to_string(),
         url: r.url(&e.url),
         status: e.status,
     }

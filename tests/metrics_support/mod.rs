@@ -135,10 +135,10 @@ pub fn observe_story(m: &Metrics) {
         method: "PATCH".into(),
         endpoint: "/api/v2/users/{id}".into(),
         known_endpoint: true,
-        accepted_scopes: vec![
-            "update:users".into(),
-            "update:users_app_metadata".into(),
-            "update:current_user_metadata".into(),
+        accepted_scopes: &[
+            "update:users",
+            "update:users_app_metadata",
+            "update:current_user_metadata",
         ],
         needs_all_scopes: false,
         path_params: vec![],

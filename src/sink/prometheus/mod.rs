@@ -483,12 +483,14 @@ impl Metrics {
                             Credential::Bearer(t) | Credential::QueryToken(t) => token_scopes(t),
                             _ => Vec::new(),
                         };
-                        let expected = call
-                            .expected_scopes
-                            .as_ref()
-                            .unwrap_or(&call.accepted_scopes);
-                        for scope in expected.iter().filter(|s| !held.contains(s)) {
-                            self.scope_mismatch(ScopeKind::Insufficient, scope);
+                        let expected: Vec<&str> = match &call.expected_scopes {
+                            Some(e) => e.iter().map(String::as_str).collect(),
+                            None => call.accepted_scopes.to_vec(),
+                        };
+                        for scope in expected {
+                            if !held.iter().any(|h| h == scope) {
+                                self.scope_mismatch(ScopeKind::Insufficient, scope);
+                            }
                         }
                     }
                 }
