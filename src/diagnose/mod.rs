@@ -156,10 +156,9 @@ const CHECKS: &[(&RuleInfo, Check)] = &[
     (&evidence_missing::INFO, evidence_missing::check),
 ];
 
-/// For each entry of `CHECKS`: its `CAUSES` shortcut and whether it is one of the
-/// `TOKEN_CONTENT_RULES` (looked up once, not by comparing rule ids for every event).
-/// Per `CHECKS` entry: its dedup-cause function, whether it judges token contents, whether it
-/// can fire for an API call.
+/// For each entry of `CHECKS`: its `CAUSES` shortcut, whether it is one of the
+/// `TOKEN_CONTENT_RULES`, and whether it can fire for an API call (not in `NOT_FOR_API_CALLS`);
+/// looked up once, not by comparing rule ids for every event.
 fn check_traits() -> &'static [(Option<Cause>, bool, bool)] {
     static TRAITS: std::sync::OnceLock<Vec<(Option<Cause>, bool, bool)>> =
         std::sync::OnceLock::new();
@@ -237,7 +236,7 @@ impl Diagnoser {
                 let known = cause_of(ev, link)
                     .and_then(|cause| self.seen.get(&(info.id, link.flow, cause)).copied());
                 if let Some(i) = known {
-                    self.repeat_at(i, &ev.at);
+                    self.repeat(i, std::slice::from_ref(&ev.at));
                     continue;
                 }
             }
@@ -255,29 +254,9 @@ impl Diagnoser {
         out
     }
 
-    /// A repeat of stored finding `i`: count it and keep its new evidence (capped).
-    /// `repeat` with one borrowed evidence entry, copied only when it is listed (most repeats
-    /// find the evidence list full).
-    fn repeat_at(&mut self, i: usize, e: &Evidence) {
-        if let Some(s) = self.stored.get_mut(i) {
-            s.count += 1;
-            let dup = s
-                .finding
-                .evidence
-                .iter()
-                .any(|x| x.input == e.input && x.index == e.index);
-            if dup {
-                return;
-            }
-            if s.finding.evidence.len() < MAX_EVIDENCE {
-                s.finding.evidence.push(e.clone());
-            } else {
-                s.evidence_dropped += 1;
-            }
-        }
-    }
-
-    fn repeat(&mut self, i: usize, evidence: Vec<Evidence>) {
+    /// A repeat of stored finding `i`: count it and keep its new evidence (capped, and copied
+    /// only when it is listed: most repeats find the evidence list full).
+    fn repeat(&mut self, i: usize, evidence: &[Evidence]) {
         if let Some(s) = self.stored.get_mut(i) {
             s.count += 1;
             for e in evidence {
@@ -290,7 +269,7 @@ impl Diagnoser {
                     continue;
                 }
                 if s.finding.evidence.len() < MAX_EVIDENCE {
-                    s.finding.evidence.push(e);
+                    s.finding.evidence.push(e.clone());
                 } else {
                     s.evidence_dropped += 1;
                 }
@@ -304,7 +283,7 @@ impl Diagnoser {
     pub fn admit(&mut self, info: &RuleInfo, flow: Option<FlowId>, d: Draft) -> Option<Finding> {
         let key = (info.id, flow, d.cause.clone());
         if let Some(&i) = self.seen.get(&key) {
-            self.repeat(i, d.evidence);
+            self.repeat(i, &d.evidence);
             return None;
         }
         if self.stored.len() >= MAX_FINDINGS {
