@@ -51,6 +51,7 @@ impl Headers {
     /// Add the header whose name and value are the byte ranges `name` and `value` of the text
     /// given to [`Headers::from_text`]. Returns false (and adds nothing) when a range is outside
     /// the text or not on character boundaries.
+    #[inline]
     pub fn push_span(
         &mut self,
         name: std::ops::Range<usize>,

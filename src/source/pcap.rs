@@ -2,7 +2,8 @@
 //!
 //! Owns: detecting the format by content (gzip, pcap µs/ns in either byte order, pcapng),
 //! streaming the file through `pcap-parser`'s readers with a bounded buffer (256 KiB, grown on
-//! demand up to [`MAX_RECORD`] for one large record), per-section interface tables (link type,
+//! demand up to [`MAX_RECORD`] for one large record; records are consumed without shifting the
+//! buffer, which moves only the unread tail, once per refill), per-section interface tables (link type,
 //! `if_tsresol`, `if_tsoffset`), EPB/SPB packets, and Decryption Secrets Blocks (TLS key log
 //! text goes to the `KeyLog`). Must not: load the whole file, allocate for a declared length
 //! over the cap, or panic on any byte sequence.
@@ -293,7 +294,7 @@ impl Run<'_, '_> {
                         }
                         PcapBlockOwned::NG(_) => {}
                     }
-                    reader.consume(offset);
+                    reader.consume_noshift(offset);
                     continue;
                 }
                 Err(e) => {
@@ -401,7 +402,7 @@ impl Run<'_, '_> {
                             _ => {}
                         }
                     }
-                    reader.consume(offset);
+                    reader.consume_noshift(offset);
                     continue;
                 }
                 Err(e) => {
