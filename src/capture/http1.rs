@@ -1141,6 +1141,7 @@ fn to_headers(block: &[u8], h: &[httparse::Header<'_>]) -> (Headers, Facts) {
     (out, facts)
 }
 
+#[inline(always)]
 fn make_body(
     (headers, facts): (&Headers, &Facts),
     raw: Vec<u8>,
