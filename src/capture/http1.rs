@@ -583,9 +583,8 @@ impl Http1Conn {
                         let method = known_method(req.method.unwrap_or(""));
                         let target = req.path.unwrap_or("");
                         let version = req.version.unwrap_or(1);
-                        let facts = Facts::of(req.headers);
-                        let hdrs = to_headers(data, req.headers);
-                        self.start_request(method, target, version, (hdrs, facts), ts, out);
+                        let head = to_headers(data, req.headers);
+                        self.start_request(method, target, version, head, ts, out);
                         Head::Done(n)
                     }
                     Ok(httparse::Status::Partial) => Head::NeedMore,
@@ -599,9 +598,8 @@ impl Http1Conn {
                         let status = resp.code.unwrap_or(0);
                         let reason = known_reason(resp.reason.unwrap_or(""));
                         let version = resp.version.unwrap_or(1);
-                        let facts = Facts::of(resp.headers);
-                        let hdrs = to_headers(data, resp.headers);
-                        self.start_response(status, reason, version, (hdrs, facts), ts, out);
+                        let head = to_headers(data, resp.headers);
+                        self.start_response(status, reason, version, head, ts, out);
                         Head::Done(n)
                     }
                     Ok(httparse::Status::Partial) => Head::NeedMore,
@@ -915,39 +913,45 @@ struct Facts {
 }
 
 impl Facts {
-    fn of(h: &[httparse::Header<'_>]) -> Facts {
-        let mut f = Facts {
-            count: h.len(),
+    /// Positions in a block of `count` headers, filled by [`Facts::see`].
+    fn new(count: usize) -> Facts {
+        Facts {
+            // Positions are only recorded when they fit a byte; otherwise always scan.
+            count: if count > usize::from(u8::MAX) {
+                usize::MAX
+            } else {
+                count
+            },
             ..Facts::default()
-        };
-        if h.len() > usize::from(u8::MAX) {
-            f.count = usize::MAX;
-            return f;
         }
-        let first = |slot: &mut Option<u8>, i: u8| {
+    }
+
+    /// Record that header `i` of the block is called `n`.
+    #[inline]
+    fn see(&mut self, i: usize, n: &str) {
+        let Ok(i) = u8::try_from(i) else { return };
+        if self.count == usize::MAX {
+            return;
+        }
+        let first = |slot: &mut Option<u8>| {
             slot.get_or_insert(i);
         };
-        for (i, x) in (0..=u8::MAX).zip(h) {
-            let n = x.name;
-            match n.len() {
-                4 if n.eq_ignore_ascii_case("host") => first(&mut f.host, i),
-                7 if n.eq_ignore_ascii_case("upgrade") => first(&mut f.upgrade, i),
-                12 if n.eq_ignore_ascii_case("content-type") => first(&mut f.content_type, i),
-                14 if n.eq_ignore_ascii_case("content-length") => {
-                    f.cl.0 = f.cl.0.saturating_add(1);
-                    first(&mut f.cl.1, i);
-                }
-                16 if n.eq_ignore_ascii_case("content-encoding") => {
-                    first(&mut f.content_encoding, i)
-                }
-                17 if n.eq_ignore_ascii_case("transfer-encoding") => {
-                    f.te.0 = f.te.0.saturating_add(1);
-                    first(&mut f.te.1, i);
-                }
-                _ => {}
+        let n = n.as_bytes();
+        match n.len() {
+            4 if token_is(n, b"host") => first(&mut self.host),
+            7 if token_is(n, b"upgrade") => first(&mut self.upgrade),
+            12 if token_is(n, b"content-type") => first(&mut self.content_type),
+            14 if token_is(n, b"content-length") => {
+                self.cl.0 = self.cl.0.saturating_add(1);
+                first(&mut self.cl.1);
             }
+            16 if token_is(n, b"content-encoding") => first(&mut self.content_encoding),
+            17 if token_is(n, b"transfer-encoding") => {
+                self.te.0 = self.te.0.saturating_add(1);
+                first(&mut self.te.1);
+            }
+            _ => {}
         }
-        f
     }
 
     /// Still describes `headers` (no header was added since parsing).
@@ -970,6 +974,39 @@ impl Facts {
             return None;
         }
         Some(at.and_then(|i| headers.value(usize::from(i))))
+    }
+}
+
+/// Does the header name `name` equal `lower` (lower-case letters and '-') ignoring ASCII case?
+/// Compares 8 bytes at a time with 0x20 OR-ed in, which is exact for HTTP token names (all
+/// `httparse` hands out): OR-ing 0x20 maps only upper-case letters onto lower-case ones, and CR
+/// (never part of a token) onto '-'.
+#[inline]
+fn token_is(name: &[u8], lower: &[u8]) -> bool {
+    const CASE: u64 = 0x2020_2020_2020_2020;
+    let n = lower.len();
+    if name.len() != n {
+        return false;
+    }
+    if n < 8 {
+        return name.iter().zip(lower).all(|(a, b)| (a | 0x20) == *b);
+    }
+    let word = |b: &[u8], at: usize| -> Option<u64> {
+        let w: [u8; 8] = b.get(at..at.checked_add(8)?)?.try_into().ok()?;
+        Some(u64::from_le_bytes(w))
+    };
+    let mut at = 0;
+    loop {
+        // The last word overlaps the one before it when `n` is not a multiple of 8.
+        let at8 = at.min(n - 8);
+        match (word(name, at8), word(lower, at8)) {
+            (Some(a), Some(b)) if (a | CASE) == b => {}
+            _ => return false,
+        }
+        if at8 == n - 8 {
+            return true;
+        }
+        at += 8;
     }
 }
 
@@ -1057,44 +1094,54 @@ fn known_mime(m: &str) -> Cow<'static, str> {
     }
 }
 
-/// The parsed headers of a header block `block` (which `h` borrows from). Fast path: the
-/// bytes from the first name to the last value are UTF-8, so they are copied once and every
-/// header is a span of that copy; otherwise each header is copied (lossily where needed).
-fn to_headers(block: &[u8], h: &[httparse::Header<'_>]) -> Headers {
+/// The parsed headers of a header block `block` (which `h` borrows from), and where the
+/// framing headers sit in them, in one pass. Fast path: the bytes from the first name to the
+/// last value are UTF-8 (checked with `simdutf8`), so they are copied once and every header is a
+/// span of that copy; otherwise each header is copied (lossily where needed).
+fn to_headers(block: &[u8], h: &[httparse::Header<'_>]) -> (Headers, Facts) {
     let base = block.as_ptr() as usize;
     let at = |s: &[u8]| (s.as_ptr() as usize).wrapping_sub(base);
+    let mut facts = Facts::new(h.len());
     if let (Some(first), Some(last)) = (h.first(), h.last()) {
         let (start, end) = (
             at(first.name.as_bytes()),
             at(last.value).saturating_add(last.value.len()),
         );
-        if let Some(Ok(text)) = block.get(start..end).map(std::str::from_utf8) {
+        if let Some(Ok(text)) = block.get(start..end).map(simdutf8::basic::from_utf8) {
             let mut out = Headers::from_text(text.to_owned(), h.len());
-            let all = h.iter().all(|x| {
+            let mut all = true;
+            for (i, x) in h.iter().enumerate() {
                 let n = at(x.name.as_bytes()).wrapping_sub(start);
                 let v = at(x.value).wrapping_sub(start);
-                out.push_span(
+                if !out.push_span(
                     n..n.saturating_add(x.name.len()),
                     v..v.saturating_add(x.value.len()),
-                )
-            });
-            if all {
-                return out;
+                ) {
+                    all = false;
+                    break;
+                }
+                facts.see(i, x.name);
             }
+            if all {
+                return (out, facts);
+            }
+            facts = Facts::new(h.len());
         }
     }
     let bytes = h.iter().map(|x| x.name.len() + x.value.len()).sum();
     let mut out = Headers::with_capacity(h.len(), bytes);
-    for x in h {
+    for (i, x) in h.iter().enumerate() {
         // `from_utf8` validates ASCII in bulk; the lossy path is only for broken bytes.
-        match std::str::from_utf8(x.value) {
+        match simdutf8::basic::from_utf8(x.value) {
             Ok(v) => out.push(x.name, v),
             Err(_) => out.push(x.name, String::from_utf8_lossy(x.value)),
         }
+        facts.see(i, x.name);
     }
-    out
+    (out, facts)
 }
 
+#[inline(always)]
 fn make_body(
     (headers, facts): (&Headers, &Facts),
     raw: Vec<u8>,
@@ -1150,7 +1197,29 @@ fn make_body(
     }
 }
 
+/// A value of 1 to 19 ASCII digits (so it cannot overflow), the common Content-Length.
+fn plain_digits(v: &str) -> Option<u64> {
+    let b = v.as_bytes();
+    if b.is_empty() || b.len() > 19 {
+        return None;
+    }
+    let mut n = 0u64;
+    for c in b {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        n = n * 10 + u64::from(c - b'0');
+    }
+    Some(n)
+}
+
 fn content_length(headers: &Headers, facts: &Facts) -> Result<Option<u64>, String> {
+    // One plain number (nearly every message): no splitting or trimming needed.
+    if let Some(Some(v)) = facts.only(headers, facts.cl) {
+        if let Some(n) = plain_digits(v) {
+            return Ok(Some(n));
+        }
+    }
     let mut found: Option<u64> = None;
     let (mut one, mut all);
     let values: &mut dyn Iterator<Item = &str> = match facts.only(headers, facts.cl) {
@@ -1670,6 +1739,41 @@ HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4;ext=1\r\nWiki\r\n5\r\nped
             feed(&mut c, Dir::ServerToClient, i, &mut out);
             c.gap(Dir::ClientToServer, 3, 1, &mut out);
             c.close(2, &mut out);
+        }
+    }
+
+    /// `token_is` agrees with `eq_ignore_ascii_case` on every token name of the lengths it is
+    /// used for: the framing names in any case, near misses, and names differing in one byte.
+    #[test]
+    fn token_names_compare_like_eq_ignore_ascii_case() {
+        const TOKEN: &[u8] =
+            b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+        let targets: [&[u8]; 6] = [
+            b"host",
+            b"upgrade",
+            b"content-type",
+            b"content-length",
+            b"content-encoding",
+            b"transfer-encoding",
+        ];
+        for t in targets {
+            let upper = t.to_ascii_uppercase();
+            assert!(token_is(t, t));
+            assert!(token_is(&upper, t));
+            assert!(!token_is(&t[1..], t), "shorter name");
+            for at in 0..t.len() {
+                for &c in TOKEN {
+                    let mut name = upper.clone();
+                    name[at] = c;
+                    assert_eq!(
+                        token_is(&name, t),
+                        name.eq_ignore_ascii_case(t),
+                        "{:?} vs {:?}",
+                        String::from_utf8_lossy(&name),
+                        String::from_utf8_lossy(t)
+                    );
+                }
+            }
         }
     }
 }

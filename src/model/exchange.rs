@@ -33,6 +33,7 @@ struct Span {
 
 impl Headers {
     /// Empty list with room for `headers` headers of `bytes` bytes in all.
+    #[inline]
     pub fn with_capacity(headers: usize, bytes: usize) -> Self {
         Self {
             text: String::with_capacity(bytes),
@@ -41,6 +42,7 @@ impl Headers {
     }
 
     /// An empty list over `text`; name with [`Headers::push_span`] which parts of it are headers.
+    #[inline]
     pub fn from_text(text: String, headers: usize) -> Self {
         Self {
             text,
@@ -51,6 +53,7 @@ impl Headers {
     /// Add the header whose name and value are the byte ranges `name` and `value` of the text
     /// given to [`Headers::from_text`]. Returns false (and adds nothing) when a range is outside
     /// the text or not on character boundaries.
+    #[inline]
     pub fn push_span(
         &mut self,
         name: std::ops::Range<usize>,
@@ -66,6 +69,7 @@ impl Headers {
         true
     }
 
+    #[inline]
     fn part(&self, (a, b): (usize, usize)) -> &str {
         self.text.get(a..b).unwrap_or("")
     }
@@ -78,15 +82,18 @@ impl Headers {
     }
 
     /// Value of the `i`-th header (in order), if there are that many.
+    #[inline]
     pub fn value(&self, i: usize) -> Option<&str> {
         self.spans.get(i).map(|s| self.part(s.value))
     }
 
     /// Number of headers.
+    #[inline]
     pub fn len(&self) -> usize {
         self.spans.len()
     }
 
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.spans.is_empty()
     }

@@ -2,7 +2,8 @@
 //!
 //! Owns: detecting the format by content (gzip, pcap µs/ns in either byte order, pcapng),
 //! streaming the file through `pcap-parser`'s readers with a bounded buffer (256 KiB, grown on
-//! demand up to [`MAX_RECORD`] for one large record), per-section interface tables (link type,
+//! demand up to [`MAX_RECORD`] for one large record; records are consumed without shifting the
+//! buffer, which moves only the unread tail, once per refill), per-section interface tables (link type,
 //! `if_tsresol`, `if_tsoffset`), EPB/SPB packets, and Decryption Secrets Blocks (TLS key log
 //! text goes to the `KeyLog`). Must not: load the whole file, allocate for a declared length
 //! over the cap, or panic on any byte sequence.
@@ -276,7 +277,24 @@ impl Run<'_, '_> {
         let mut linktype = 1;
         let mut nanos = false;
         let mut big_endian = false;
+        // Plain (not "modified") pcap, once its header is read: records wholly in the buffer are
+        // read here, without `pcap-parser`'s per-record block; anything else (a record cut by
+        // the buffer end, one over the cap, the file end) goes through `next()` as before.
+        let mut plain = false;
         loop {
+            if plain {
+                let mut used = 0usize;
+                let data = reader.data();
+                while let Some(rec) = whole_record(data.get(used..).unwrap_or(&[]), big_endian) {
+                    let sub = if nanos { rec.frac / 1000 } else { rec.frac };
+                    let ts = i64::from(rec.ts_sec) * 1_000_000 + sub;
+                    self.frame(linktype, rec.data, rec.origlen, ts);
+                    used += 16 + rec.data.len();
+                }
+                if used > 0 {
+                    reader.consume_noshift(used);
+                }
+            }
             let step = match reader.next() {
                 Ok((offset, block)) => {
                     match block {
@@ -284,6 +302,7 @@ impl Run<'_, '_> {
                             linktype = h.network.0;
                             nanos = h.is_nanosecond_precision();
                             big_endian = h.is_bigendian();
+                            plain = !h.is_modified_format();
                         }
                         PcapBlockOwned::Legacy(b) => {
                             let frac = i64::from(b.ts_usec);
@@ -293,7 +312,7 @@ impl Run<'_, '_> {
                         }
                         PcapBlockOwned::NG(_) => {}
                     }
-                    reader.consume(offset);
+                    reader.consume_noshift(offset);
                     continue;
                 }
                 Err(e) => {
@@ -401,7 +420,7 @@ impl Run<'_, '_> {
                             _ => {}
                         }
                     }
-                    reader.consume(offset);
+                    reader.consume_noshift(offset);
                     continue;
                 }
                 Err(e) => {
@@ -525,6 +544,30 @@ impl ErrKind {
             | PcapError::OwnedNomError(_, _) => ErrKind::Invalid,
         }
     }
+}
+
+/// One legacy pcap record read straight from the reader's buffer.
+struct Record<'a> {
+    ts_sec: u32,
+    /// Microseconds or nanoseconds, as the file header says.
+    frac: i64,
+    origlen: usize,
+    data: &'a [u8],
+}
+
+/// The record at the start of `d` (16-byte header in the file's byte order, then `caplen`
+/// bytes), when it is wholly there and within [`MAX_RECORD`]; `None` leaves it to `pcap-parser`.
+fn whole_record(d: &[u8], big_endian: bool) -> Option<Record<'_>> {
+    let caplen = read_u32(d, 8, big_endian)? as usize;
+    if caplen.saturating_add(16) > MAX_RECORD {
+        return None;
+    }
+    Some(Record {
+        ts_sec: read_u32(d, 0, big_endian)?,
+        frac: i64::from(read_u32(d, 4, big_endian)?),
+        origlen: read_u32(d, 12, big_endian)? as usize,
+        data: d.get(16..16 + caplen)?,
+    })
 }
 
 /// The u32 at `at` in the file's byte order, if the buffer holds it.
