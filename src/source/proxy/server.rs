@@ -491,11 +491,20 @@ async fn serve_inner<T>(
         let shared = svc_shared.clone();
         let facts = facts.clone();
         let target = authority.as_ref().map_err(|e| e.to_string()).and_then(|a| {
-            let pq = req.uri().path_and_query().cloned();
+            // Copied, not shared: the parsed target is a slice of the connection's read buffer,
+            // and a reference kept in the forwarded request and the tap would stop hyper from
+            // reusing that buffer (a new one per request, ~10 MiB more at 1,000 connections).
+            let pq = match req.uri().path_and_query() {
+                Some(pq) => {
+                    PathAndQuery::from_maybe_shared(Bytes::copy_from_slice(pq.as_str().as_bytes()))
+                        .map_err(|e| e.to_string())?
+                }
+                None => PathAndQuery::from_static("/"),
+            };
             Uri::builder()
                 .scheme(scheme)
                 .authority(a.clone())
-                .path_and_query(pq.unwrap_or_else(|| PathAndQuery::from_static("/")))
+                .path_and_query(pq)
                 .build()
                 .map_err(|e| e.to_string())
         });
