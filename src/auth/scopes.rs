@@ -266,31 +266,17 @@ impl Catalogue {
         } else {
             0
         };
-        // Split on '/' by bytes ('/' is ASCII, so every piece is on character boundaries).
-        let b = path.as_bytes();
-        let mut start = from;
-        while start <= b.len() {
-            // A plain loop: segments are short, a memchr call costs more than the scan.
-            let end = b
-                .get(start..)
-                .unwrap_or_default()
-                .iter()
-                .position(|&c| c == b'/')
-                .map_or(b.len(), |i| start + i);
-            if end > start {
-                let seg = path.get(start..end).unwrap_or_default();
-                match buf.get_mut(n) {
-                    Some(slot) => {
-                        *slot = seg;
-                        n += 1;
-                    }
-                    None => {
-                        spilled = true;
-                        break;
-                    }
+        for seg in segments(path.get(from..).unwrap_or_default()) {
+            match buf.get_mut(n) {
+                Some(slot) => {
+                    *slot = seg;
+                    n += 1;
+                }
+                None => {
+                    spilled = true;
+                    break;
                 }
             }
-            start = end + 1;
         }
         let heap: Vec<&str>;
         let segs: &[&str] = if spilled {
