@@ -287,11 +287,12 @@ impl Classifier {
                 return;
             }
         }
-        let bearer_header = ex
-            .request
-            .headers
-            .get("authorization")
-            .is_some_and(|h| h.trim_start().to_ascii_lowercase().starts_with("bearer"));
+        let bearer_header = ex.request.headers.get("authorization").is_some_and(|h| {
+            // The scheme compared in place (no lower-cased copy of the ~1 KB header).
+            h.trim_start()
+                .get(..6)
+                .is_some_and(|p| p.eq_ignore_ascii_case("bearer"))
+        });
         let query_token = crate::decode::form::query_of(&ex.request.url)
             .is_some_and(|q| crate::decode::form::parse(q).contains("access_token"));
         if bearer_header || query_token {

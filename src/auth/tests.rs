@@ -454,6 +454,25 @@ fn hosts_regional_custom_and_foreign() {
     let k = classify(&custom.0);
     let c = api_call(&k);
     assert_eq!((c.api, &*c.endpoint), (Api::Other, "other"));
+    // The scheme is matched in any case after leading spaces; other schemes and short or
+    // non-ASCII values are not bearer calls.
+    for (value, is_call) in [
+        (format!("  bEaReR {}", id_token()), true),
+        ("BEARER x".to_string(), true),
+        ("Basic dXNlcjpwYXNz".to_string(), false),
+        ("Bear".to_string(), false),
+        ("Beärer x".to_string(), false),
+    ] {
+        let ex = B::new("GET", "https://api.example.com/orders/1")
+            .req_header("Authorization", &value)
+            .resp(401, "application/json", "{}");
+        let k = classify(&ex.0);
+        let calls = k
+            .iter()
+            .filter(|e| matches!(e, EventKind::ApiCall(_)))
+            .count();
+        assert_eq!(calls, usize::from(is_call), "{value:?}");
+    }
 }
 
 #[test]
