@@ -130,3 +130,112 @@ fn without_keys_nothing_is_invented_and_the_tenant_is_named() {
         }
     }
 }
+
+/// The frames of a legacy pcap fixture: (link type, bytes, capture time in µs), with the time
+/// between frames divided by `speedup` (the fixtures' curl runs sleep between steps).
+fn frames(name: &str, speedup: i64) -> Vec<(i32, Vec<u8>, i64)> {
+    use pcap_parser::traits::PcapReaderIterator;
+    use pcap_parser::{LegacyPcapReader, PcapBlockOwned, PcapError};
+    let file = std::fs::File::open(fixture(name)).expect("capture fixture");
+    let mut r = LegacyPcapReader::new(1 << 16, file).expect("pcap header");
+    let mut linktype = 0;
+    let mut out = Vec::new();
+    loop {
+        match r.next() {
+            Ok((n, block)) => {
+                match block {
+                    PcapBlockOwned::LegacyHeader(h) => linktype = h.network.0,
+                    PcapBlockOwned::Legacy(b) => out.push((
+                        linktype,
+                        b.data.to_vec(),
+                        i64::from(b.ts_sec) * 1_000_000 + i64::from(b.ts_usec),
+                    )),
+                    PcapBlockOwned::NG(_) => {}
+                }
+                r.consume(n);
+            }
+            Err(PcapError::Eof) => break,
+            Err(PcapError::Incomplete(_)) => r.refill().expect("refill"),
+            Err(e) => panic!("{name}: {e:?}"),
+        }
+    }
+    let t0 = out.first().map_or(0, |f| f.2);
+    for f in &mut out {
+        f.2 = t0 + (f.2 - t0) / speedup;
+    }
+    out
+}
+
+fn push_all(
+    p: &mut authtap::capture::pipeline::Pipeline,
+    frames: &[(i32, Vec<u8>, i64)],
+    keys: &KeyLog,
+    got: &mut Vec<CaptureOutput>,
+) {
+    for (lt, f, ts) in frames {
+        p.push_frame(*lt, f, f.len(), *ts, keys, &mut |o| got.push(o));
+    }
+}
+
+/// Live capture reads the key log between batches of packets, so a short connection can close
+/// before the client's key log lines are read. It waits (parked) and is decrypted when they are.
+#[test]
+fn keys_read_after_the_connections_closed_still_decrypt_them() {
+    use authtap::capture::pipeline::{Pipeline, PipelineConfig, PARK_GRACE};
+    // All eight connections within the grace period.
+    let frames = frames("forum-thread-h2.pcap", 10);
+    let span = frames.last().map_or(0, |f| f.2) - frames.first().map_or(0, |f| f.2);
+    assert!(span < PARK_GRACE, "{span}");
+    let mut p = Pipeline::new(0, PipelineConfig::default());
+    let mut keys = KeyLog::new();
+    let mut got = Vec::new();
+    push_all(&mut p, &frames, &keys, &mut got);
+    assert!(got.is_empty(), "nothing decided before the keys: {got:?}");
+
+    let text = std::fs::read(fixture("forum-thread-h2.keys")).expect("key log fixture");
+    assert!(keys.add_text(&text) > 0);
+    p.keys_added(&keys, &mut |o| got.push(o));
+    let stats = p.finish(&keys, &mut |o| got.push(o));
+
+    let reference = read("forum-thread.pcap", None);
+    let seq: Vec<_> = got
+        .iter()
+        .map(|o| match o {
+            CaptureOutput::Exchange(e) => (
+                e.request.method.to_string(),
+                url::Url::parse(&e.request.url)
+                    .expect("url")
+                    .path()
+                    .to_string(),
+                e.status(),
+            ),
+            CaptureOutput::TlsUndecrypted { reason, .. } => panic!("undecrypted: {reason}"),
+        })
+        .collect();
+    assert_eq!(seq, sequence(&reference));
+    assert_eq!(stats.conn.tls_undecrypted, 0);
+}
+
+/// Keys that never come: each parked session is reported ("no key") once `PARK_GRACE` of capture
+/// time has passed, without waiting for the end of the capture.
+#[test]
+fn parked_sessions_without_keys_are_reported_after_the_grace_period() {
+    use authtap::capture::pipeline::{Pipeline, PipelineConfig, PARK_GRACE};
+    let frames = frames("forum-thread-h2.pcap", 10);
+    let mut p = Pipeline::new(0, PipelineConfig::default());
+    let keys = KeyLog::new();
+    let mut got = Vec::new();
+    push_all(&mut p, &frames, &keys, &mut got);
+    assert!(got.is_empty(), "{got:?}");
+    // The last frame again (a duplicate, ignored by TCP), once the grace period is over.
+    let (lt, f, ts) = frames.last().expect("frames").clone();
+    p.push_frame(lt, &f, f.len(), ts + PARK_GRACE, &keys, &mut |o| {
+        got.push(o)
+    });
+    let reported = got.len();
+    assert!(reported > 0);
+    assert!(got.iter().all(|o| matches!(o,
+        CaptureOutput::TlsUndecrypted { reason, .. } if reason.contains("no key"))));
+    p.finish(&keys, &mut |o| got.push(o));
+    assert_eq!(got.len(), reported, "reported once");
+}

@@ -52,6 +52,8 @@ pub trait TlsSession {
     fn info(&self) -> TlsInfo;
     /// Why nothing (or not everything) could be decrypted; `None` if decryption worked.
     fn undecrypted_reason(&self) -> Option<String>;
+    /// The hellos were seen but no keys yet: keys added later would still decrypt it.
+    fn awaits_keys(&self) -> bool;
 }
 
 /// An HTTP parser for one connection other than HTTP/1 (HTTP/2, in `capture/http2.rs`).
@@ -109,6 +111,18 @@ pub struct ConnCtx<'a> {
     pub stats: &'a mut ConnStats,
     pub next_index: &'a mut usize,
     pub out: &'a mut dyn FnMut(CaptureOutput),
+    /// Where a connection that closes while its TLS session waits for keys is put, if there
+    /// is room (`PARK_CAP`), instead of being reported undecrypted at once.
+    pub parked: &'a mut Vec<Parked>,
+}
+
+/// Closed connections parked at most (each holds up to `tls::PENDING_CAP` bytes).
+pub const PARK_CAP: usize = 64;
+
+/// A closed connection whose TLS session still waits for keys (see `Pipeline`).
+pub struct Parked {
+    pub conn: Conn,
+    pub closed: Micros,
 }
 
 /// Protocol not decided yet.
@@ -437,16 +451,7 @@ impl<'a> StreamSink<ConnCtx<'a>> for Conn {
                     self.report_tls(ts, ctx);
                 }
             }
-            Tls::Session(s) => {
-                let keys = ctx.keys;
-                let mut plain: Vec<(Dir, Vec<u8>, Micros)> = Vec::new();
-                s.push(dir, data, ts, keys, &mut |d, p, t| {
-                    plain.push((d, p.to_vec(), t))
-                });
-                for (d, p, t) in plain {
-                    self.app_data(d, &p, t, ctx);
-                }
-            }
+            Tls::Session(_) => self.tls_push(dir, data, ts, ctx),
         }
     }
 
@@ -466,7 +471,46 @@ impl<'a> StreamSink<ConnCtx<'a>> for Conn {
         self.emit(ctx);
     }
 
-    fn close(mut self, _why: Close, ts: Micros, ctx: &mut ConnCtx<'a>) {
+    fn close(self, _why: Close, ts: Micros, ctx: &mut ConnCtx<'a>) {
+        if ctx.parked.len() < PARK_CAP && matches!(&self.tls, Tls::Session(s) if s.awaits_keys()) {
+            ctx.parked.push(Parked {
+                conn: self,
+                closed: ts,
+            });
+            return;
+        }
+        self.close_now(ts, ctx);
+    }
+}
+
+impl Conn {
+    /// The key log grew: let a parked connection's TLS session try its keys again.
+    pub fn retry_keys(&mut self, ts: Micros, ctx: &mut ConnCtx<'_>) {
+        self.tls_push(Dir::ClientToServer, &[], ts, ctx);
+    }
+
+    /// Ciphertext of `dir` into the TLS session; its plaintext on to the application layer.
+    /// Empty `data` only lets the session retry keys the key log gained since.
+    fn tls_push(&mut self, dir: Dir, data: &[u8], ts: Micros, ctx: &mut ConnCtx<'_>) {
+        let Tls::Session(s) = &mut self.tls else {
+            return;
+        };
+        let mut plain: Vec<(Dir, Vec<u8>, Micros)> = Vec::new();
+        s.push(dir, data, ts, ctx.keys, &mut |d, p, t| {
+            plain.push((d, p.to_vec(), t))
+        });
+        for (d, p, t) in plain {
+            self.app_data(d, &p, t, ctx);
+        }
+    }
+
+    /// Is this connection's TLS session still waiting for keys?
+    pub fn awaits_keys(&self) -> bool {
+        matches!(&self.tls, Tls::Session(s) if s.awaits_keys())
+    }
+
+    /// Flush the HTTP layer and report an undecrypted TLS session: the end of the connection.
+    pub fn close_now(mut self, ts: Micros, ctx: &mut ConnCtx<'_>) {
         // A connection that only ever sent a short prefix: decide now with what we have.
         if let App::Sniff(sn) = &mut self.app {
             let bufs = std::mem::take(&mut sn.bufs);

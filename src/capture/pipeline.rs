@@ -7,7 +7,7 @@
 //! Known limits: see the caps in `tcp.rs` and `http1.rs`; they are configured through
 //! [`PipelineConfig`].
 
-use super::conn::{Conn, ConnCtx, ConnStats, Plugins};
+use super::conn::{Conn, ConnCtx, ConnStats, Parked, Plugins};
 use super::http1::Http1Caps;
 use super::keylog::KeyLog;
 use super::packet::{self, Segment, Skip};
@@ -286,7 +286,16 @@ pub struct Pipeline {
     next_index: usize,
     stats: CaptureStats,
     last_ts: Micros,
+    /// Closed TLS connections waiting for keys that may still come (a key log being written
+    /// while capturing, a DSB later in the file), oldest first; see `settle_parked`.
+    parked: Vec<Parked>,
+    /// `KeyLog::generation` when the parked connections last tried their keys.
+    parked_generation: u64,
 }
+
+/// How long (capture time) a closed connection waits for its keys before it is reported as
+/// undecrypted. Live key logs trail the packets by milliseconds (polled every 10 ms).
+pub const PARK_GRACE: Micros = 2_000_000;
 
 impl Pipeline {
     pub fn new(input: usize, config: PipelineConfig) -> Self {
@@ -298,6 +307,8 @@ impl Pipeline {
             next_index: 0,
             stats: CaptureStats::default(),
             last_ts: 0,
+            parked: Vec::new(),
+            parked_generation: 0,
         }
     }
 
@@ -351,8 +362,56 @@ impl Pipeline {
             stats: &mut self.conn_stats,
             next_index: &mut self.next_index,
             out,
+            parked: &mut self.parked,
         };
         self.tcp.push(seg, ts, &mut ctx);
+        if !self.parked.is_empty() {
+            self.settle_parked(keys, false, out);
+        }
+    }
+
+    /// The key log gained lines: decrypt what parked connections hold, if the keys are there.
+    pub fn keys_added(&mut self, keys: &KeyLog, out: &mut dyn FnMut(CaptureOutput)) {
+        if !self.parked.is_empty() {
+            self.settle_parked(keys, false, out);
+        }
+    }
+
+    /// Retry the parked connections' keys; close those that got them, waited `PARK_GRACE`, or
+    /// (`all`) every one at the end of input.
+    fn settle_parked(&mut self, keys: &KeyLog, all: bool, out: &mut dyn FnMut(CaptureOutput)) {
+        let now = self.last_ts;
+        let due = |p: &Parked| now.saturating_sub(p.closed) >= PARK_GRACE;
+        if !all
+            && keys.generation() == self.parked_generation
+            && !self.parked.first().is_some_and(due)
+        {
+            return;
+        }
+        self.parked_generation = keys.generation();
+        let parked = std::mem::take(&mut self.parked);
+        // Closing here never parks again (`close_now`); the context still needs a place.
+        let mut unused = Vec::new();
+        let mut ctx = ConnCtx {
+            input: self.input,
+            keys,
+            plugins: self.config.plugins,
+            http1_caps: &self.config.http1,
+            stats: &mut self.conn_stats,
+            next_index: &mut self.next_index,
+            out,
+            parked: &mut unused,
+        };
+        let mut waiting = Vec::new();
+        for mut p in parked {
+            p.conn.retry_keys(p.closed, &mut ctx);
+            if all || !p.conn.awaits_keys() || due(&p) {
+                p.conn.close_now(p.closed, &mut ctx);
+            } else {
+                waiting.push(p);
+            }
+        }
+        self.parked = waiting;
     }
 
     /// End of input: close every connection (flushing waiting requests) and return the counters.
@@ -365,8 +424,10 @@ impl Pipeline {
             stats: &mut self.conn_stats,
             next_index: &mut self.next_index,
             out,
+            parked: &mut self.parked,
         };
         self.tcp.finish(self.last_ts, &mut ctx);
+        self.settle_parked(keys, true, out);
         self.stats()
     }
 

@@ -2,7 +2,8 @@
 //!
 //! Owns: composing the live source (`source::live`, feature `live`), the key log tailer, the
 //! sans-I/O capture pipeline, the engine and the sinks (terminal findings on stderr, JSON lines
-//! to `--events`, the Prometheus registry served on `--metrics-listen`), and shutdown on Ctrl-C.
+//! to `--events`, the Prometheus registry served on `--metrics-listen`), and shutdown on Ctrl-C
+//! or SIGTERM (frames the kernel captured before the stop are still read and analysed).
 //! Two threads: the capture thread reads libpcap and runs the pipeline (TCP, TLS, HTTP); it hands
 //! the decoded exchanges to the analysis thread (engine, metrics, events, findings) through a
 //! bounded queue (`source::handoff`) and never waits for it, so a slow analysis cannot make the
@@ -13,8 +14,9 @@
 //! and drop counters are synced to the registry once a second, not per packet); when the queue is
 //! full (`QUEUE_BATCHES` batches or about `QUEUE_BYTES` bytes) the newest batch of exchanges is
 //! dropped and counted as `authtap_dropped_total{stage="analysis",reason="buffer"}`; the key log
-//! is polled before every batch, so a secret written after the first encrypted record of its
-//! session arrives may be too late for that session.
+//! is polled every `KEYLOG_EVERY` between batches; records wait for their keys (up to
+//! `tls::PENDING_CAP` per connection), even after the connection closed (`pipeline::PARK_GRACE`
+//! of capture time, or until the capture ends).
 
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicBool;
@@ -298,7 +300,11 @@ mod imp {
         if !metrics_addr.ip().is_loopback() {
             tracing::warn!(%metrics_addr, "Metrics listener is reachable from other hosts.");
         }
-        let mut live = LiveCapture::open(&LiveConfig::new(&args.interface, &args.bpf))?;
+        let live_config = LiveConfig::new(&args.interface, &args.bpf);
+        // After a stop, frames the kernel already holds are still read: libpcap hands over a
+        // block of frames when it fills or when the read timeout expires.
+        let drain = Duration::from_millis(u64::try_from(live_config.timeout_ms).unwrap_or(0) + 20);
+        let mut live = LiveCapture::open(&live_config)?;
         let linktype = live.linktype();
 
         let rt = tokio::runtime::Builder::new_multi_thread()
@@ -376,8 +382,16 @@ mod imp {
             .checked_sub(KEYLOG_EVERY)
             .unwrap_or_else(Instant::now);
         let mut kernel_dropped = 0;
+        let mut drain_until: Option<Instant> = None;
         let result: anyhow::Result<()> = (|| {
-            while !stop.load(Ordering::Relaxed) {
+            loop {
+                match drain_until {
+                    None if stop.load(Ordering::Relaxed) => {
+                        drain_until = Some(Instant::now() + drain);
+                    }
+                    Some(t) if Instant::now() >= t => break,
+                    _ => {}
+                }
                 if let Some(t) = tail
                     .as_mut()
                     .filter(|_| last_keylog.elapsed() >= KEYLOG_EVERY)
@@ -386,6 +400,11 @@ mod imp {
                     match t.poll() {
                         Ok(lines) if !lines.is_empty() => {
                             keys.add_text(&lines);
+                            // Connections that closed before their keys were read get them now.
+                            pipeline.keys_added(&keys, &mut |o| {
+                                out_bytes += approx_bytes(&o);
+                                outs.push(o);
+                            });
                         }
                         Ok(_) => {}
                         Err(e) => tracing::warn!(error = %e, "Key log not readable; retrying."),

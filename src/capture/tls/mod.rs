@@ -219,6 +219,12 @@ impl TlsConn {
         &self.facts
     }
 
+    /// Both hellos were seen but the key log has no usable keys for the session yet: keys added
+    /// later (a key log still being written, a later DSB) would still decrypt what is held.
+    pub fn awaits_keys(&self) -> bool {
+        self.state == KeyState::Missing
+    }
+
     /// Was the session given up on (reason already emitted)?
     pub fn is_dead(&self) -> bool {
         self.state == KeyState::Dead

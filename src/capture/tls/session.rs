@@ -3,10 +3,10 @@
 //!
 //! Owns: forwarding ciphertext to `TlsConn`, handing plaintext back, remembering why a session
 //! was not decrypted, TCP gaps inside TLS. Must not: parse HTTP (conn.rs dispatches plaintext).
-//! Limits: `undecrypted_reason` cannot retry pending records (it has no key log); keys that
-//! arrive after a connection's last packet (a DSB at the end of the file) are therefore not
-//! used for it and the session is reported as "no key" (records wait in `TlsConn` up to
-//! `PENDING_CAP` and are retried on every later packet of the connection).
+//! Limits: `undecrypted_reason` cannot retry pending records (it has no key log). Records wait
+//! in `TlsConn` up to `PENDING_CAP` and are retried on every later packet of the connection;
+//! keys that arrive after its last packet are used only while the pipeline keeps the closed
+//! connection parked (`pipeline::PARK_GRACE`).
 
 use super::{TlsConn, TlsOutput, Undecryptable};
 use crate::capture::conn::TlsSession;
@@ -70,6 +70,10 @@ impl TlsSession for TlsPlugin {
             alpn: f.alpn.clone(),
             decrypted: f.decrypted,
         }
+    }
+
+    fn awaits_keys(&self) -> bool {
+        self.reason.is_none() && self.conn.awaits_keys()
     }
 
     fn undecrypted_reason(&self) -> Option<String> {
