@@ -239,3 +239,52 @@ fn parked_sessions_without_keys_are_reported_after_the_grace_period() {
     p.finish(&keys, &mut |o| got.push(o));
     assert_eq!(got.len(), reported, "reported once");
 }
+
+/// A live key log read between the client's two application secrets: the server's direction
+/// decrypts at once, the client's records wait for `CLIENT_TRAFFIC_SECRET_0` and decrypt when
+/// the key log grows; a secret that never comes leaves them counted as failed, not invented.
+#[test]
+fn a_key_log_read_between_the_two_application_secrets_still_decrypts_both_directions() {
+    use authtap::capture::pipeline::{Pipeline, PipelineConfig};
+    let frames = frames("forum-thread-h2.pcap", 10);
+    let full = std::fs::read_to_string(fixture("forum-thread-h2.keys")).expect("key log fixture");
+    let partial: String = full
+        .lines()
+        .filter(|l| !l.starts_with("CLIENT_TRAFFIC_SECRET_0 "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(partial.len() < full.len());
+
+    let exchanges = |got: &[CaptureOutput]| {
+        got.iter()
+            .filter(|o| matches!(o, CaptureOutput::Exchange(_)))
+            .count()
+    };
+    // The client secret arrives after all the traffic.
+    let mut p = Pipeline::new(0, PipelineConfig::default());
+    let mut keys = KeyLog::new();
+    keys.add_text(partial.as_bytes());
+    let mut got = Vec::new();
+    push_all(&mut p, &frames, &keys, &mut got);
+    assert_eq!(exchanges(&got), 0, "no request without the client's secret");
+    keys.add_text(full.as_bytes());
+    p.keys_added(&keys, &mut |o| got.push(o));
+    let stats = p.finish(&keys, &mut |o| got.push(o));
+    assert_eq!(exchanges(&got), 10, "{got:?}");
+    assert_eq!(stats.conn.tls_undecrypted, 0);
+
+    // It never arrives: no exchange is made up from the server's side alone.
+    let mut p = Pipeline::new(0, PipelineConfig::default());
+    let mut keys = KeyLog::new();
+    keys.add_text(partial.as_bytes());
+    let mut got = Vec::new();
+    push_all(&mut p, &frames, &keys, &mut got);
+    let stats = p.finish(&keys, &mut |o| got.push(o));
+    assert_eq!(exchanges(&got), 0, "{got:?}");
+    assert_eq!(
+        stats.conn.tls_undecrypted, stats.conn.tls_sessions,
+        "{stats:?}"
+    );
+    assert!(got.iter().all(|o| matches!(o,
+        CaptureOutput::TlsUndecrypted { reason, .. } if reason.contains("CLIENT_TRAFFIC_SECRET_0"))));
+}

@@ -10,6 +10,9 @@
 //! undecryptable. Records that break the framing stop that direction (counted as `desync`).
 //! SSL 3.0 and export/IDEA/SEED/CCM suites are reported as unsupported.
 //! Renegotiated sessions keep the first keys (renegotiated records then fail and are counted).
+//! A TLS 1.3 key log caught between its two application secrets (a live key log read while the
+//! client is still writing it) leaves one direction without keys: that direction's records are
+//! held the same way until the key log grows, and counted as failed if it never does.
 
 pub mod cipher;
 pub mod handshake;
@@ -52,6 +55,8 @@ pub enum Undecryptable {
     BadRecords(u64),
     #[error("held more than {0} bytes of encrypted records while waiting for keys")]
     PendingOverflow(usize),
+    #[error("the key log has no {0} for this session, so that direction was not decrypted")]
+    MissingSecret(&'static str),
     #[error("TLS record framing lost in the {0} stream at byte {1}")]
     Desync(&'static str, u64),
 }
@@ -154,6 +159,10 @@ pub struct TlsConn {
     suite: Option<Suite>,
     state: KeyState,
     keylog_generation: u64,
+    /// TLS 1.3 set up with one direction's application secret missing from the key log.
+    partial: bool,
+    /// The secret `partial` waited for did not come (reported when the connection ends).
+    missing_secret: Option<&'static str>,
     pending: VecDeque<(Dir, [u8; 5], Vec<u8>, Micros)>,
     pending_bytes: usize,
     facts: SessionFacts,
@@ -206,6 +215,8 @@ impl TlsConn {
             suite: None,
             state: KeyState::Waiting,
             keylog_generation: 0,
+            partial: false,
+            missing_secret: None,
             pending: VecDeque::new(),
             pending_bytes: 0,
             facts: SessionFacts::default(),
@@ -222,7 +233,23 @@ impl TlsConn {
     /// Both hellos were seen but the key log has no usable keys for the session yet: keys added
     /// later (a key log still being written, a later DSB) would still decrypt what is held.
     pub fn awaits_keys(&self) -> bool {
-        self.state == KeyState::Missing
+        match self.state {
+            KeyState::Missing => true,
+            KeyState::Ready => self.partial && !self.pending.is_empty(),
+            KeyState::Waiting | KeyState::Dead => false,
+        }
+    }
+
+    /// The key log changed since the session last looked: try it again.
+    fn retry_keys(&mut self, keys: &KeyLog, out: &mut Vec<TlsOutput>) {
+        if keys.generation() == self.keylog_generation {
+            return;
+        }
+        match self.state {
+            KeyState::Missing => self.try_keys(keys, out),
+            KeyState::Ready if self.partial => self.complete_keys(keys, out),
+            _ => {}
+        }
     }
 
     /// Was the session given up on (reason already emitted)?
@@ -233,9 +260,7 @@ impl TlsConn {
     /// Feed reassembled stream bytes of one direction.
     pub fn push(&mut self, dir: Dir, data: &[u8], ts: Micros, keys: &KeyLog) -> Vec<TlsOutput> {
         let mut out = Vec::new();
-        if self.state == KeyState::Missing && keys.generation() != self.keylog_generation {
-            self.try_keys(keys, &mut out);
-        }
+        self.retry_keys(keys, &mut out);
         let i = idx(dir);
         if self.dirs[i].broken || data.is_empty() {
             return out;
@@ -471,14 +496,70 @@ impl TlsConn {
             return;
         }
         self.state = KeyState::Ready;
-        while let Some((dir, header, body, ts)) = self.pending.pop_front() {
+        self.partial = suite.tls13 && !self.dirs.iter().all(has_app_keys);
+        self.replay_pending(out);
+    }
+
+    /// TLS 1.3 with a direction still lacking its application secret: add it if the key log
+    /// has it now, and decrypt the records held for it.
+    fn complete_keys(&mut self, keys: &KeyLog, out: &mut Vec<TlsOutput>) {
+        self.keylog_generation = keys.generation();
+        let (Some(ch), Some(suite)) = (&self.ch, self.suite) else {
+            return;
+        };
+        let Some(sk) = keys.lookup(&ch.random) else {
+            return;
+        };
+        for (d, secret) in self
+            .dirs
+            .iter_mut()
+            .zip([&sk.client_traffic0, &sk.server_traffic0])
+        {
+            if has_app_keys(d) {
+                continue;
+            }
+            if let Some(slot) = secret
+                .as_ref()
+                .and_then(|s| slot13(&suite, Phase::App, s.bytes()))
+            {
+                d.slots.push(slot);
+            }
+        }
+        self.partial = !self.dirs.iter().all(has_app_keys);
+        self.replay_pending(out);
+    }
+
+    /// The missing TLS 1.3 secret is not coming: what was held failed, and so will the rest.
+    fn stop_waiting_for_secret(&mut self) {
+        self.stats.failed_records += self.pending.len() as u64;
+        self.pending.clear();
+        self.pending_bytes = 0;
+        self.partial = false;
+        self.missing_secret = Some(self.secret_waited_for());
+    }
+
+    /// The key log label of the TLS 1.3 application secret a partial session lacks.
+    fn secret_waited_for(&self) -> &'static str {
+        if has_app_keys(&self.dirs[0]) {
+            "SERVER_TRAFFIC_SECRET_0"
+        } else {
+            "CLIENT_TRAFFIC_SECRET_0"
+        }
+    }
+
+    /// Decrypt the records held while keys were missing, in order (a record that still cannot
+    /// be decrypted for want of a secret is held again).
+    fn replay_pending(&mut self, out: &mut Vec<TlsOutput>) {
+        let held = std::mem::take(&mut self.pending);
+        self.pending_bytes = 0;
+        for (dir, header, body, ts) in held {
             self.decrypt(dir, header, &body, ts, out);
             if self.state == KeyState::Dead {
+                self.pending.clear();
+                self.pending_bytes = 0;
                 break;
             }
         }
-        self.pending.clear();
-        self.pending_bytes = 0;
     }
 
     fn decrypt(
@@ -512,6 +593,20 @@ impl TlsConn {
         }
         let Some((k, content_type)) = result else {
             // Nothing verified.
+            if self.partial && !has_app_keys(d) {
+                if self.pending_bytes + body.len() + 5 <= PENDING_CAP {
+                    self.pending_bytes += body.len() + 5;
+                    self.pending.push_back((dir, header, body.to_vec(), ts));
+                    if reuse {
+                        if let Some(TlsOutput::Plaintext { data, .. }) = out.last_mut() {
+                            *data = buf;
+                        }
+                    }
+                    return;
+                }
+                self.stop_waiting_for_secret();
+            }
+            let d = &mut self.dirs[i];
             let phase = d.slots.get(d.cur).map(|s| s.phase);
             let any_app_used = d.slots.iter().any(|s| s.phase == Phase::App && s.used);
             if tls13 && i == 0 && early_offered && !any_app_used && phase != Some(Phase::App) {
@@ -654,6 +749,12 @@ impl TlsConn {
                 Some(Undecryptable::HandshakeNotCaptured)
             }
             KeyState::Waiting => None,
+            KeyState::Ready if self.partial && !self.pending.is_empty() => {
+                Some(Undecryptable::MissingSecret(self.secret_waited_for()))
+            }
+            KeyState::Ready if self.missing_secret.is_some() => {
+                self.missing_secret.map(Undecryptable::MissingSecret)
+            }
             KeyState::Ready if !self.facts.decrypted && self.stats.failed_records > 0 => {
                 Some(Undecryptable::BadRecords(self.stats.failed_records))
             }
@@ -664,8 +765,9 @@ impl TlsConn {
     /// The connection ended: report a session that never decrypted (once), with its reason.
     pub fn finish(&mut self, keys: &KeyLog) -> Vec<TlsOutput> {
         let mut out = Vec::new();
-        if self.state == KeyState::Missing && keys.generation() != self.keylog_generation {
-            self.try_keys(keys, &mut out);
+        self.retry_keys(keys, &mut out);
+        if self.partial {
+            self.stop_waiting_for_secret();
         }
         let reason = self.final_reason();
         if let Some(r) = reason {
@@ -675,25 +777,32 @@ impl TlsConn {
     }
 }
 
+fn has_app_keys(d: &DirState) -> bool {
+    d.slots.iter().any(|s| s.phase == Phase::App)
+}
+
+/// A TLS 1.3 key slot from one traffic secret (`None` if its length does not fit the suite).
+fn slot13(suite: &Suite, phase: Phase, secret: &[u8]) -> Option<KeySlot> {
+    if secret.len() != suite.hash.len() {
+        return None;
+    }
+    let (key, iv) = keys::tls13_key_iv(suite, secret);
+    RecordCipher::tls13(suite, &key, iv)
+        .ok()
+        .map(|cipher| KeySlot {
+            phase,
+            cipher,
+            secret: if phase == Phase::App {
+                secret.to_vec()
+            } else {
+                Vec::new()
+            },
+            used: false,
+        })
+}
+
 fn setup13(suite: &Suite, ch: &ClientHello, sk: &SessionKeys, dirs: &mut [DirState; 2]) -> bool {
-    let mk = |phase: Phase, secret: &[u8]| -> Option<KeySlot> {
-        if secret.len() != suite.hash.len() {
-            return None;
-        }
-        let (key, iv) = keys::tls13_key_iv(suite, secret);
-        RecordCipher::tls13(suite, &key, iv)
-            .ok()
-            .map(|cipher| KeySlot {
-                phase,
-                cipher,
-                secret: if phase == Phase::App {
-                    secret.to_vec()
-                } else {
-                    Vec::new()
-                },
-                used: false,
-            })
-    };
+    let mk = |phase: Phase, secret: &[u8]| slot13(suite, phase, secret);
     let mut client = Vec::new();
     if ch.early_data {
         if let Some(s) = &sk.client_early {
