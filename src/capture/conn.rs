@@ -472,7 +472,7 @@ impl<'a> StreamSink<ConnCtx<'a>> for Conn {
     }
 
     fn close(self, _why: Close, ts: Micros, ctx: &mut ConnCtx<'a>) {
-        if ctx.parked.len() < PARK_CAP && matches!(&self.tls, Tls::Session(s) if s.awaits_keys()) {
+        if ctx.parked.len() < PARK_CAP && self.awaits_keys() {
             ctx.parked.push(Parked {
                 conn: self,
                 closed: ts,

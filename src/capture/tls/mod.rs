@@ -766,7 +766,7 @@ impl TlsConn {
     pub fn finish(&mut self, keys: &KeyLog) -> Vec<TlsOutput> {
         let mut out = Vec::new();
         self.retry_keys(keys, &mut out);
-        if self.partial {
+        if self.partial && !self.pending.is_empty() {
             self.stop_waiting_for_secret();
         }
         let reason = self.final_reason();
