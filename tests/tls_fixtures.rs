@@ -194,7 +194,9 @@ fn keys_read_after_the_connections_closed_still_decrypt_them() {
 
     let text = std::fs::read(fixture("forum-thread-h2.keys")).expect("key log fixture");
     assert!(keys.add_text(&text) > 0);
-    p.keys_added(&keys, &mut |o| got.push(o));
+    p.poll_parked(frames.last().map_or(0, |f| f.2), &keys, &mut |o| {
+        got.push(o)
+    });
     let stats = p.finish(&keys, &mut |o| got.push(o));
 
     let reference = read("forum-thread.pcap", None);
@@ -268,7 +270,9 @@ fn a_key_log_read_between_the_two_application_secrets_still_decrypts_both_direct
     push_all(&mut p, &frames, &keys, &mut got);
     assert_eq!(exchanges(&got), 0, "no request without the client's secret");
     keys.add_text(full.as_bytes());
-    p.keys_added(&keys, &mut |o| got.push(o));
+    p.poll_parked(frames.last().map_or(0, |f| f.2), &keys, &mut |o| {
+        got.push(o)
+    });
     let stats = p.finish(&keys, &mut |o| got.push(o));
     assert_eq!(exchanges(&got), 10, "{got:?}");
     assert_eq!(stats.conn.tls_undecrypted, 0);
@@ -287,4 +291,24 @@ fn a_key_log_read_between_the_two_application_secrets_still_decrypts_both_direct
     );
     assert!(got.iter().all(|o| matches!(o,
         CaptureOutput::TlsUndecrypted { reason, .. } if reason.contains("CLIENT_TRAFFIC_SECRET_0"))));
+}
+
+/// Live capture on a link that went quiet: the clock alone (`poll_parked`) reports the parked
+/// sessions once their grace period is over, not only the next packet.
+#[test]
+fn the_clock_alone_reports_parked_sessions_on_a_quiet_link() {
+    use authtap::capture::pipeline::{Pipeline, PipelineConfig, PARK_GRACE};
+    let frames = frames("forum-thread-h2.pcap", 10);
+    let last = frames.last().map_or(0, |f| f.2);
+    let mut p = Pipeline::new(0, PipelineConfig::default());
+    let keys = KeyLog::new();
+    let mut got = Vec::new();
+    push_all(&mut p, &frames, &keys, &mut got);
+    p.poll_parked(last + 1, &keys, &mut |o| got.push(o));
+    assert!(got.is_empty(), "{got:?}");
+    p.poll_parked(last + PARK_GRACE, &keys, &mut |o| got.push(o));
+    assert!(!got.is_empty());
+    assert!(got
+        .iter()
+        .all(|o| matches!(o, CaptureOutput::TlsUndecrypted { .. })));
 }

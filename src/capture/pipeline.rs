@@ -370,8 +370,11 @@ impl Pipeline {
         }
     }
 
-    /// The key log gained lines: decrypt what parked connections hold, if the keys are there.
-    pub fn keys_added(&mut self, keys: &KeyLog, out: &mut dyn FnMut(CaptureOutput)) {
+    /// Between packets (live capture): decrypt what parked connections hold if the key log has
+    /// grown, and report those whose grace ran out by `now` (capture clock, µs), so a quiet link
+    /// does not hold them back.
+    pub fn poll_parked(&mut self, now: Micros, keys: &KeyLog, out: &mut dyn FnMut(CaptureOutput)) {
+        self.last_ts = self.last_ts.max(now);
         if !self.parked.is_empty() {
             self.settle_parked(keys, false, out);
         }

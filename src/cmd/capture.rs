@@ -15,8 +15,8 @@
 //! full (`QUEUE_BATCHES` batches or about `QUEUE_BYTES` bytes) the newest batch of exchanges is
 //! dropped and counted as `authtap_dropped_total{stage="analysis",reason="buffer"}`; the key log
 //! is polled every `KEYLOG_EVERY` between batches; records wait for their keys (up to
-//! `tls::PENDING_CAP` per connection), even after the connection closed (`pipeline::PARK_GRACE`
-//! of capture time, or until the capture ends).
+//! `tls::PENDING_CAP` per connection), even after the connection closed (`pipeline::PARK_GRACE`,
+//! checked against the wall clock once a second, or until the capture ends).
 
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicBool;
@@ -90,7 +90,7 @@ mod imp {
     use crate::capture::pipeline::{CaptureStats, Pipeline, PipelineConfig};
     use crate::capture::CaptureOutput;
     use crate::engine::{Engine, EngineConfig};
-    use crate::model::Finding;
+    use crate::model::{now_micros, Finding};
     use crate::redact::Redactor;
     use crate::sink::events::EventsWriter;
     use crate::sink::prometheus::server;
@@ -401,7 +401,7 @@ mod imp {
                         Ok(lines) if !lines.is_empty() => {
                             keys.add_text(&lines);
                             // Connections that closed before their keys were read get them now.
-                            pipeline.keys_added(&keys, &mut |o| {
+                            pipeline.poll_parked(now_micros(), &keys, &mut |o| {
                                 out_bytes += approx_bytes(&o);
                                 outs.push(o);
                             });
@@ -441,6 +441,10 @@ mod imp {
                 }
                 if last_sync.elapsed() >= SYNC_EVERY {
                     last_sync = Instant::now();
+                    pipeline.poll_parked(now_micros(), &keys, &mut |o| {
+                        out_bytes += approx_bytes(&o);
+                        outs.push(o);
+                    });
                     if let Ok(k) = live.stats() {
                         metrics.set_kernel_drops(k.dropped, k.if_dropped);
                         kernel_dropped = k.dropped + k.if_dropped;

@@ -12,6 +12,11 @@ use serde::Serialize;
 /// Microseconds since the Unix epoch (UTC).
 pub type Micros = i64;
 
+/// The wall clock as `Micros` (the clock of live frame timestamps and proxy events).
+pub fn now_micros() -> Micros {
+    chrono::Utc::now().timestamp_micros()
+}
+
 /// Ordered header list; names keep their original case, lookups ignore case.
 ///
 /// Stored as one text buffer plus a span per header: a parsed header block costs two

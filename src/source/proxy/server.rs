@@ -37,6 +37,7 @@ use super::tap::{
     detach_headers, ConnFacts, Pending, Side, TapBody, TapCounters, Tapped, TappedResponse,
 };
 use super::upstream::{tls_version_name, Connector, UpstreamError, UpstreamInfo};
+use crate::model::now_micros;
 
 /// Body sent upstream.
 pub type UpBody = TapBody<Incoming>;
@@ -126,10 +127,6 @@ fn text_response(status: StatusCode, body: String) -> Response<DownBody> {
     resp.headers_mut()
         .insert("x-authtap", HeaderValue::from_static("proxy-error"));
     resp
-}
-
-fn now_micros() -> i64 {
-    chrono::Utc::now().timestamp_micros()
 }
 
 /// Accept connections until the phase leaves `RUNNING`.
