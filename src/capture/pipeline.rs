@@ -277,13 +277,39 @@ impl CaptureStats {
     }
 }
 
+/// What the dispatch layer (`conn.rs`) works with, lent out as a `ConnCtx` per call.
+struct Dispatch {
+    input: usize,
+    plugins: Plugins,
+    http1: Http1Caps,
+    stats: ConnStats,
+    next_index: usize,
+}
+
+impl Dispatch {
+    fn ctx<'a>(
+        &'a mut self,
+        keys: &'a KeyLog,
+        out: &'a mut dyn FnMut(CaptureOutput),
+        parked: &'a mut Vec<Parked>,
+    ) -> ConnCtx<'a> {
+        ConnCtx {
+            input: self.input,
+            keys,
+            plugins: self.plugins,
+            http1_caps: &self.http1,
+            stats: &mut self.stats,
+            next_index: &mut self.next_index,
+            out,
+            parked,
+        }
+    }
+}
+
 /// The pipeline for one input.
 pub struct Pipeline {
-    input: usize,
-    config: PipelineConfig,
     tcp: TcpTable<Conn>,
-    conn_stats: ConnStats,
-    next_index: usize,
+    dispatch: Dispatch,
     stats: CaptureStats,
     last_ts: Micros,
     /// Closed TLS connections waiting for keys that may still come (a key log being written
@@ -300,11 +326,14 @@ pub const PARK_GRACE: Micros = 2_000_000;
 impl Pipeline {
     pub fn new(input: usize, config: PipelineConfig) -> Self {
         Self {
-            input,
-            tcp: TcpTable::new(config.tcp.clone()),
-            config,
-            conn_stats: ConnStats::default(),
-            next_index: 0,
+            tcp: TcpTable::new(config.tcp),
+            dispatch: Dispatch {
+                input,
+                plugins: config.plugins,
+                http1: config.http1,
+                stats: ConnStats::default(),
+                next_index: 0,
+            },
             stats: CaptureStats::default(),
             last_ts: 0,
             parked: Vec::new(),
@@ -354,16 +383,7 @@ impl Pipeline {
         out: &mut dyn FnMut(CaptureOutput),
     ) {
         self.last_ts = self.last_ts.max(ts);
-        let mut ctx = ConnCtx {
-            input: self.input,
-            keys,
-            plugins: self.config.plugins,
-            http1_caps: &self.config.http1,
-            stats: &mut self.conn_stats,
-            next_index: &mut self.next_index,
-            out,
-            parked: &mut self.parked,
-        };
+        let mut ctx = self.dispatch.ctx(keys, out, &mut self.parked);
         self.tcp.push(seg, ts, &mut ctx);
         if !self.parked.is_empty() {
             self.settle_parked(keys, false, out);
@@ -395,16 +415,7 @@ impl Pipeline {
         let parked = std::mem::take(&mut self.parked);
         // Closing here never parks again (`close_now`); the context still needs a place.
         let mut unused = Vec::new();
-        let mut ctx = ConnCtx {
-            input: self.input,
-            keys,
-            plugins: self.config.plugins,
-            http1_caps: &self.config.http1,
-            stats: &mut self.conn_stats,
-            next_index: &mut self.next_index,
-            out,
-            parked: &mut unused,
-        };
+        let mut ctx = self.dispatch.ctx(keys, out, &mut unused);
         let mut waiting = Vec::new();
         for mut p in parked {
             p.conn.retry_keys(p.closed, &mut ctx);
@@ -419,16 +430,7 @@ impl Pipeline {
 
     /// End of input: close every connection (flushing waiting requests) and return the counters.
     pub fn finish(&mut self, keys: &KeyLog, out: &mut dyn FnMut(CaptureOutput)) -> CaptureStats {
-        let mut ctx = ConnCtx {
-            input: self.input,
-            keys,
-            plugins: self.config.plugins,
-            http1_caps: &self.config.http1,
-            stats: &mut self.conn_stats,
-            next_index: &mut self.next_index,
-            out,
-            parked: &mut self.parked,
-        };
+        let mut ctx = self.dispatch.ctx(keys, out, &mut self.parked);
         self.tcp.finish(self.last_ts, &mut ctx);
         self.settle_parked(keys, true, out);
         self.stats()
@@ -438,7 +440,7 @@ impl Pipeline {
     pub fn stats(&self) -> CaptureStats {
         let mut s = self.stats.clone();
         s.tcp = self.tcp.stats().clone();
-        s.conn = self.conn_stats.clone();
+        s.conn = self.dispatch.stats.clone();
         s
     }
 
@@ -462,7 +464,7 @@ impl Pipeline {
 
     /// Exchanges emitted so far.
     pub fn exchanges(&self) -> usize {
-        self.next_index
+        self.dispatch.next_index
     }
 }
 
