@@ -8,6 +8,8 @@ use authtap::capture::CaptureOutput;
 use authtap::source::pcap::read_capture;
 use std::path::{Path, PathBuf};
 
+mod capture_support;
+
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("fixtures")
@@ -131,48 +133,24 @@ fn without_keys_nothing_is_invented_and_the_tenant_is_named() {
     }
 }
 
-/// The frames of a legacy pcap fixture: (link type, bytes, capture time in µs), with the time
-/// between frames divided by `speedup` (the fixtures' curl runs sleep between steps).
-fn frames(name: &str, speedup: i64) -> Vec<(i32, Vec<u8>, i64)> {
-    use pcap_parser::traits::PcapReaderIterator;
-    use pcap_parser::{LegacyPcapReader, PcapBlockOwned, PcapError};
-    let file = std::fs::File::open(fixture(name)).expect("capture fixture");
-    let mut r = LegacyPcapReader::new(1 << 16, file).expect("pcap header");
-    let mut linktype = 0;
-    let mut out = Vec::new();
-    loop {
-        match r.next() {
-            Ok((n, block)) => {
-                match block {
-                    PcapBlockOwned::LegacyHeader(h) => linktype = h.network.0,
-                    PcapBlockOwned::Legacy(b) => out.push((
-                        linktype,
-                        b.data.to_vec(),
-                        i64::from(b.ts_sec) * 1_000_000 + i64::from(b.ts_usec),
-                    )),
-                    PcapBlockOwned::NG(_) => {}
-                }
-                r.consume(n);
-            }
-            Err(PcapError::Eof) => break,
-            Err(PcapError::Incomplete(_)) => r.refill().expect("refill"),
-            Err(e) => panic!("{name}: {e:?}"),
-        }
-    }
-    let t0 = out.first().map_or(0, |f| f.2);
+/// The frames of a fixture (see `capture_support::frames`), with the time between frames
+/// divided by `speedup` (the fixtures' curl runs sleep between steps).
+fn frames(name: &str, speedup: i64) -> Vec<(i32, i64, Vec<u8>)> {
+    let mut out = capture_support::frames(&fixture(name));
+    let t0 = out.first().map_or(0, |f| f.1);
     for f in &mut out {
-        f.2 = t0 + (f.2 - t0) / speedup;
+        f.1 = t0 + (f.1 - t0) / speedup;
     }
     out
 }
 
 fn push_all(
     p: &mut authtap::capture::pipeline::Pipeline,
-    frames: &[(i32, Vec<u8>, i64)],
+    frames: &[(i32, i64, Vec<u8>)],
     keys: &KeyLog,
     got: &mut Vec<CaptureOutput>,
 ) {
-    for (lt, f, ts) in frames {
+    for (lt, ts, f) in frames {
         p.push_frame(*lt, f, f.len(), *ts, keys, &mut |o| got.push(o));
     }
 }
@@ -184,7 +162,7 @@ fn keys_read_after_the_connections_closed_still_decrypt_them() {
     use authtap::capture::pipeline::{Pipeline, PipelineConfig, PARK_GRACE};
     // All eight connections within the grace period.
     let frames = frames("forum-thread-h2.pcap", 10);
-    let span = frames.last().map_or(0, |f| f.2) - frames.first().map_or(0, |f| f.2);
+    let span = frames.last().map_or(0, |f| f.1) - frames.first().map_or(0, |f| f.1);
     assert!(span < PARK_GRACE, "{span}");
     let mut p = Pipeline::new(0, PipelineConfig::default());
     let mut keys = KeyLog::new();
@@ -194,7 +172,7 @@ fn keys_read_after_the_connections_closed_still_decrypt_them() {
 
     let text = std::fs::read(fixture("forum-thread-h2.keys")).expect("key log fixture");
     assert!(keys.add_text(&text) > 0);
-    p.poll_parked(frames.last().map_or(0, |f| f.2), &keys, &mut |o| {
+    p.poll_parked(frames.last().map_or(0, |f| f.1), &keys, &mut |o| {
         got.push(o)
     });
     let stats = p.finish(&keys, &mut |o| got.push(o));
@@ -230,7 +208,7 @@ fn parked_sessions_without_keys_are_reported_after_the_grace_period() {
     push_all(&mut p, &frames, &keys, &mut got);
     assert!(got.is_empty(), "{got:?}");
     // The last frame again (a duplicate, ignored by TCP), once the grace period is over.
-    let (lt, f, ts) = frames.last().expect("frames").clone();
+    let (lt, ts, f) = frames.last().expect("frames").clone();
     p.push_frame(lt, &f, f.len(), ts + PARK_GRACE, &keys, &mut |o| {
         got.push(o)
     });
@@ -270,7 +248,7 @@ fn a_key_log_read_between_the_two_application_secrets_still_decrypts_both_direct
     push_all(&mut p, &frames, &keys, &mut got);
     assert_eq!(exchanges(&got), 0, "no request without the client's secret");
     keys.add_text(full.as_bytes());
-    p.poll_parked(frames.last().map_or(0, |f| f.2), &keys, &mut |o| {
+    p.poll_parked(frames.last().map_or(0, |f| f.1), &keys, &mut |o| {
         got.push(o)
     });
     let stats = p.finish(&keys, &mut |o| got.push(o));
@@ -299,7 +277,7 @@ fn a_key_log_read_between_the_two_application_secrets_still_decrypts_both_direct
 fn the_clock_alone_reports_parked_sessions_on_a_quiet_link() {
     use authtap::capture::pipeline::{Pipeline, PipelineConfig, PARK_GRACE};
     let frames = frames("forum-thread-h2.pcap", 10);
-    let last = frames.last().map_or(0, |f| f.2);
+    let last = frames.last().map_or(0, |f| f.1);
     let mut p = Pipeline::new(0, PipelineConfig::default());
     let keys = KeyLog::new();
     let mut got = Vec::new();
