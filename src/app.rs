@@ -194,6 +194,17 @@ pub fn analyze(mut cfg: AnalyzeConfig) -> anyhow::Result<Outcome> {
         exchanges_in_input: 0,
     };
     let mut keylog = std::mem::take(&mut cfg.keylog);
+    let keylog_notes: Vec<String> = cfg
+        .keylog_files
+        .iter()
+        .filter_map(|(path, loaded)| crate::config::keylog_note(path, loaded))
+        .collect();
+    for note in &keylog_notes {
+        #[allow(clippy::print_stderr)]
+        {
+            eprintln!("authtap: warning: {note}");
+        }
+    }
     let mut inputs = Vec::new();
     let mut input_error = false;
 
@@ -216,6 +227,9 @@ pub fn analyze(mut cfg: AnalyzeConfig) -> anyhow::Result<Outcome> {
             ));
         }
         summary.exchanges = a.exchanges_in_input;
+        if summary.format.starts_with("pcap") {
+            summary.notes.extend(keylog_notes.iter().cloned());
+        }
         inputs.push(summary);
     }
     let late = a.engine.finish();

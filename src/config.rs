@@ -9,9 +9,10 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
-use crate::capture::keylog::KeyLog;
+use crate::capture::keylog::{KeyLog, Loaded};
 use crate::cli::{AnalyzeArgs, FailOn, Format};
 use crate::model::Severity;
+use crate::source::detect;
 
 /// Flows kept by the engine before the oldest idle ones are evicted.
 pub const DEFAULT_FLOW_CAP: usize = 10_000;
@@ -20,8 +21,8 @@ pub const DEFAULT_FLOW_CAP: usize = 10_000;
 pub struct AnalyzeConfig {
     pub inputs: Vec<PathBuf>,
     pub keylog: KeyLog,
-    /// Key log lines accepted from `--keylog` files.
-    pub keylog_lines: usize,
+    /// What each `--keylog` file gave, in order.
+    pub keylog_files: Vec<(PathBuf, Loaded)>,
     pub tenants: Vec<String>,
     pub jwks: Vec<String>,
     pub format: Format,
@@ -35,14 +36,46 @@ pub struct AnalyzeConfig {
     pub flow_cap: usize,
 }
 
+/// What a `--keylog` file gave, when it is worth saying: nothing usable, or malformed lines.
+pub fn keylog_note(path: &std::path::Path, loaded: &Loaded) -> Option<String> {
+    let path = path.display();
+    let Loaded {
+        accepted,
+        malformed,
+        ignored,
+    } = *loaded;
+    if accepted > 0 {
+        return (malformed > 0).then(|| {
+            format!("key log {path}: {accepted} key line(s) read, {malformed} malformed line(s) skipped")
+        });
+    }
+    let mut why = Vec::new();
+    if malformed > 0 {
+        why.push(format!("{malformed} malformed"));
+    }
+    if ignored > 0 {
+        why.push(format!("{ignored} with labels TLS decryption does not use"));
+    }
+    let why = if why.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", why.join(", "))
+    };
+    Some(format!(
+        "key log {path} holds no usable key lines{why}; TLS sessions that need keys from it stay encrypted"
+    ))
+}
+
 impl AnalyzeConfig {
     pub fn resolve(args: &AnalyzeArgs) -> anyhow::Result<Self> {
         let mut keylog = KeyLog::default();
-        let mut keylog_lines = 0;
+        let mut keylog_files = Vec::new();
         for path in &args.keylog {
-            let bytes = std::fs::read(path)
+            let reader = detect::open_keylog(path).context("--keylog")?;
+            let loaded = keylog
+                .add_reader(std::io::BufReader::new(reader))
                 .with_context(|| format!("reading key log {}", path.display()))?;
-            keylog_lines += keylog.add_text(&bytes);
+            keylog_files.push((path.clone(), loaded));
         }
         let jwks = match &args.jwks {
             Some(path) => vec![std::fs::read_to_string(path)
@@ -57,7 +90,7 @@ impl AnalyzeConfig {
         Ok(Self {
             inputs: args.files.clone(),
             keylog,
-            keylog_lines,
+            keylog_files,
             tenants: args.tenant.iter().map(|t| t.to_ascii_lowercase()).collect(),
             jwks,
             format: args.format,
@@ -73,5 +106,38 @@ impl AnalyzeConfig {
             color,
             flow_cap: DEFAULT_FLOW_CAP,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keylog_notes_say_what_a_file_gave() {
+        let note = |accepted, malformed, ignored| {
+            keylog_note(
+                std::path::Path::new("k.log"),
+                &Loaded {
+                    accepted,
+                    malformed,
+                    ignored,
+                },
+            )
+        };
+        assert_eq!(note(5, 0, 3), None);
+        assert_eq!(
+            note(5, 2, 0).as_deref(),
+            Some("key log k.log: 5 key line(s) read, 2 malformed line(s) skipped")
+        );
+        assert_eq!(
+            note(0, 0, 0).as_deref(),
+            Some("key log k.log holds no usable key lines; TLS sessions that need keys from it stay encrypted")
+        );
+        let both = note(0, 4, 1).unwrap_or_default();
+        assert!(
+            both.contains("(4 malformed, 1 with labels TLS decryption does not use)"),
+            "{both}"
+        );
     }
 }

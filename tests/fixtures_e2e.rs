@@ -525,3 +525,71 @@ fn no_raw_secret_in_any_output_of_any_capture() {
         }
     }
 }
+
+#[test]
+fn keylog_mistakes_are_named_and_key_log_problems_reported() {
+    let secrets = keylog_secrets("fixtures/m2m-h2.keys");
+    let stderr = |out: &Output| String::from_utf8_lossy(&out.stderr).to_string();
+    let no_secret = |text: &str| {
+        for s in &secrets {
+            assert!(
+                !text.contains(s.as_str()),
+                "a key log secret leaked: {text}"
+            );
+        }
+    };
+
+    // A capture passed as the key log: exit 2, one line naming the option, the file and byte 0.
+    let out = authtap(&[
+        "analyze",
+        "--keylog",
+        "fixtures/m2m-h2.pcap",
+        "fixtures/m2m-h2.pcap",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        stderr(&out).trim_end(),
+        "authtap: error: --keylog: fixtures/m2m-h2.pcap: byte 0: this is a pcap capture, not a TLS \
+         key log (lines such as `CLIENT_RANDOM <64 hex digits> <96 hex digits>`); pass captures \
+         and HAR files as FILE arguments"
+    );
+
+    // A key log passed as the input: exit 2, and the error says to use --keylog.
+    let out = authtap(&["analyze", "fixtures/m2m-h2.keys"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("pass it with --keylog FILE"), "{err}");
+    no_secret(&err);
+
+    // A gzip-compressed key log with one broken line still decrypts, and the report says so.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gz = dir.path().join("keys.log.gz");
+    let mut text = std::fs::read(root().join("fixtures/m2m-h2.keys")).expect("keys");
+    text.extend_from_slice(b"CLIENT_RANDOM not-hex\n");
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut enc, &text).expect("gzip");
+    std::fs::write(&gz, enc.finish().expect("gzip")).expect("write");
+    let gz_s = gz.to_string_lossy().to_string();
+    let (report, out) = analyze_json(&["--keylog", &gz_s, "fixtures/m2m-h2.pcap"]);
+    assert_eq!(report.inputs[0].exchanges, 10);
+    let note = format!("key log {gz_s}: 40 key line(s) read, 1 malformed line(s) skipped");
+    assert!(
+        report.inputs[0].notes.contains(&note),
+        "{:?}",
+        report.inputs[0].notes
+    );
+    assert!(stderr(&out).contains(&format!("authtap: warning: {note}")));
+
+    // A text file that is no key log: the run goes on, and says the key log gave nothing.
+    let (report, out) = analyze_json(&["--keylog", "fixtures/README.md", "fixtures/m2m-h2.pcap"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(report.inputs[0].exchanges, 0);
+    assert!(
+        report.inputs[0]
+            .notes
+            .iter()
+            .any(|n| n.starts_with("key log fixtures/README.md holds no usable key lines (")),
+        "{:?}",
+        report.inputs[0].notes
+    );
+}

@@ -10,9 +10,23 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::io::{self, BufRead, Read};
 
 /// Cap on distinct client randoms kept in one `KeyLog`.
 pub const MAX_SESSIONS: usize = 1_000_000;
+/// Longest key log line read from a file (real lines are < 300 bytes); longer ones are malformed.
+pub const MAX_LINE: usize = 4096;
+
+/// What one key log file gave (see [`KeyLog::add_reader`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Loaded {
+    /// Lines stored (their label is one the TLS layer uses).
+    pub accepted: u64,
+    /// Lines that are not key log lines (wrong field count, bad hex, over `MAX_LINE` bytes).
+    pub malformed: u64,
+    /// Valid lines with a label the TLS layer does not need.
+    pub ignored: u64,
+}
 
 /// A secret byte string. Its `Debug` never shows the bytes.
 #[derive(Clone, PartialEq, Eq, Default)]
@@ -151,6 +165,38 @@ impl KeyLog {
             }
         }
         accepted
+    }
+
+    /// Add every line of a key log stream, one line in memory at a time (a line over
+    /// [`MAX_LINE`] bytes is skipped to its end and counted as malformed), and say what it gave.
+    pub fn add_reader(&mut self, mut reader: impl BufRead) -> io::Result<Loaded> {
+        let (skipped, ignored) = (self.skipped_lines, self.ignored_labels);
+        let mut loaded = Loaded::default();
+        let mut line = Vec::with_capacity(256);
+        for number in 1.. {
+            line.clear();
+            // One byte over the cap (plus a CR) tells an over-long line from a full one.
+            let limit = MAX_LINE as u64 + 2;
+            if reader.by_ref().take(limit).read_until(b'\n', &mut line)? == 0 {
+                break;
+            }
+            if !line.ends_with(b"\n") && line.len() as u64 == limit {
+                reader.skip_until(b'\n')?;
+            }
+            let content = line.strip_suffix(b"\n").unwrap_or(&line);
+            if content.strip_suffix(b"\r").unwrap_or(content).len() > MAX_LINE {
+                loaded.malformed += 1;
+                continue;
+            }
+            match self.add_line(&line, number) {
+                Ok(true) => loaded.accepted += 1,
+                Ok(false) => {}
+                Err(_) => self.skipped_lines += 1,
+            }
+        }
+        loaded.malformed += self.skipped_lines - skipped;
+        loaded.ignored = self.ignored_labels - ignored;
+        Ok(loaded)
     }
 
     /// Parse one line. `Ok(true)` when stored, `Ok(false)` for blank/comment/ignored label.
@@ -330,6 +376,36 @@ mod tests {
         let mut kl = KeyLog::new();
         assert_eq!(kl.add_text(text.as_bytes()), 1);
         assert_eq!(kl.skipped_lines, 4);
+    }
+
+    #[test]
+    fn a_reader_is_read_line_by_line_and_summarised() {
+        let line = format!("CLIENT_RANDOM {R1} {}", "00".repeat(48));
+        let long = "x".repeat(MAX_LINE * 3);
+        let text = format!(
+            "# SSL/TLS secrets log file\n{line}\r\nnot a key log line\n{long}\nEXPORTER_SECRET {R1} {}\n{}",
+            "11".repeat(32),
+            line.replace(&R1[..2], "02")
+        );
+        let mut kl = KeyLog::new();
+        let got = kl.add_reader(std::io::BufReader::with_capacity(64, text.as_bytes()));
+        assert_eq!(
+            got.expect("in memory"),
+            Loaded {
+                accepted: 2,
+                malformed: 2,
+                ignored: 1
+            }
+        );
+        assert_eq!(kl.len(), 2, "the last line has no newline and still counts");
+        // A line exactly at the cap is still read; one byte more is malformed.
+        let at_cap = format!("{line}{}", " ".repeat(MAX_LINE - line.len()));
+        let over = format!("{at_cap} ");
+        let mut kl = KeyLog::new();
+        let got = kl.add_reader(format!("{at_cap}\r\n{over}\n").as_bytes());
+        assert_eq!((got.expect("ok").accepted, kl.skipped_lines), (1, 0));
+        let mut kl = KeyLog::new();
+        assert_eq!(kl.add_reader(over.as_bytes()).expect("ok").malformed, 1);
     }
 
     #[test]

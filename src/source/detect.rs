@@ -4,6 +4,8 @@
 //! Owns: opening a file, sniffing its first bytes, unwrapping one layer of gzip (streamed through
 //! `flate2::read::MultiGzDecoder`, so concatenated members work) and sniffing again, and handing
 //! back a reader that replays the sniffed bytes.
+//! Also tells a TLS key log given as an input (an error that says to pass it with `--keylog`)
+//! and a capture or HAR given as a key log ([`open_keylog`]).
 //! Must not: read more than `SNIFF_MAX` bytes ahead, or parse the format itself.
 //! Known limits: only one gzip layer is removed; HAR is recognised by an optional UTF-8 BOM,
 //! whitespace and `{` (a JSON file that is not a HAR is rejected later by the HAR reader).
@@ -90,11 +92,19 @@ pub enum OpenError {
         #[source]
         source: io::Error,
     },
-    #[error("{}: byte 0{}: expected HAR JSON, pcap or pcapng, found {found}", path.display(), if *.compressed { " of the gzip content" } else { "" })]
+    #[error("{}: byte 0{}: expected HAR JSON, pcap or pcapng, found {found}{}", path.display(), if *.compressed { " of the gzip content" } else { "" }, if *.keylog { " (this looks like a TLS key log: pass it with --keylog FILE)" } else { "" })]
     Unknown {
         path: PathBuf,
         compressed: bool,
         found: String,
+        /// The content looks like an SSLKEYLOGFILE.
+        keylog: bool,
+    },
+    #[error("{}: byte 0{}: this is a {}, not a TLS key log (lines such as `CLIENT_RANDOM <64 hex digits> <96 hex digits>`); pass captures and HAR files as FILE arguments", path.display(), if *.compressed { " of the gzip content" } else { "" }, match format { Format::Har => "HAR file", Format::Pcap => "pcap capture", Format::Pcapng => "pcapng capture" })]
+    NotKeyLog {
+        path: PathBuf,
+        compressed: bool,
+        format: Format,
     },
 }
 
@@ -102,7 +112,8 @@ pub enum OpenError {
 enum Sniffed {
     Gzip,
     Known(Format),
-    Unknown(String),
+    /// What the first bytes are, and whether they look like a key log.
+    Unknown(String, bool),
 }
 
 fn describe(prefix: &[u8]) -> String {
@@ -135,8 +146,37 @@ fn sniff(prefix: &[u8]) -> Sniffed {
     let body = prefix.strip_prefix(&BOM[..]).unwrap_or(prefix);
     match body.iter().find(|b| !b.is_ascii_whitespace()) {
         Some(b'{') => Sniffed::Known(Format::Har),
-        _ => Sniffed::Unknown(describe(body)),
+        _ => Sniffed::Unknown(describe(body), looks_like_keylog(body)),
     }
+}
+
+/// Does the text start like an SSLKEYLOGFILE: NSS's header comment, or a first line whose first
+/// word is one of the draft's labels followed by a 64-digit client random?
+fn looks_like_keylog(prefix: &[u8]) -> bool {
+    const LABELS: [&[u8]; 9] = [
+        b"CLIENT_RANDOM",
+        b"CLIENT_EARLY_TRAFFIC_SECRET",
+        b"CLIENT_HANDSHAKE_TRAFFIC_SECRET",
+        b"SERVER_HANDSHAKE_TRAFFIC_SECRET",
+        b"CLIENT_TRAFFIC_SECRET_0",
+        b"SERVER_TRAFFIC_SECRET_0",
+        b"EARLY_EXPORTER_SECRET",
+        b"EXPORTER_SECRET",
+        b"RSA",
+    ];
+    let text = prefix.trim_ascii_start();
+    if text.starts_with(b"# SSL/TLS secrets log file") {
+        return true;
+    }
+    let line = text.split(|b| *b == b'\n').next().unwrap_or_default();
+    let mut words = line
+        .split(|b| b.is_ascii_whitespace())
+        .filter(|w| !w.is_empty());
+    matches!(
+        (words.next(), words.next()),
+        (Some(label), Some(random)) if LABELS.contains(&label)
+            && (label == b"RSA" || (random.len() == 64 && random.iter().all(u8::is_ascii_hexdigit)))
+    )
 }
 
 /// Read up to `SNIFF_MAX` bytes: at least 4, and past any leading whitespace.
@@ -161,8 +201,15 @@ fn read_prefix(reader: &mut dyn Read) -> io::Result<Vec<u8>> {
     }
 }
 
-/// Detect the format of any stream; `path` only names it in errors.
-pub fn detect(mut reader: Box<dyn Read + Send>, path: &Path) -> Result<Opened, OpenError> {
+/// A stream after sniffing: one gzip layer removed, what its first bytes say, and a reader that
+/// replays them.
+struct Sniffing {
+    sniffed: Sniffed,
+    compressed: bool,
+    reader: Box<dyn Read + Send>,
+}
+
+fn sniff_stream(mut reader: Box<dyn Read + Send>, path: &Path) -> Result<Sniffing, OpenError> {
     let read_err = |compressed: bool| {
         move |source| OpenError::Read {
             path: path.to_path_buf(),
@@ -171,55 +218,83 @@ pub fn detect(mut reader: Box<dyn Read + Send>, path: &Path) -> Result<Opened, O
         }
     };
     let prefix = read_prefix(&mut reader).map_err(read_err(false))?;
-    let replay: Box<dyn Read + Send> = Box::new(Cursor::new(prefix.clone()).chain(reader));
-    match sniff(&prefix) {
-        Sniffed::Known(format) => Ok(Opened {
-            format,
+    let sniffed = sniff(&prefix);
+    let replay: Box<dyn Read + Send> = Box::new(Cursor::new(prefix).chain(reader));
+    if !matches!(sniffed, Sniffed::Gzip) {
+        return Ok(Sniffing {
+            sniffed,
             compressed: false,
             reader: replay,
-        }),
-        Sniffed::Unknown(found) => Err(OpenError::Unknown {
-            path: path.to_path_buf(),
-            compressed: false,
-            found,
-        }),
-        Sniffed::Gzip => {
-            let mut inner: Box<dyn Read + Send> =
-                Box::new(flate2::read::MultiGzDecoder::new(replay));
-            let prefix = read_prefix(&mut inner).map_err(read_err(true))?;
-            let format = match sniff(&prefix) {
-                Sniffed::Known(format) => format,
-                Sniffed::Gzip => {
-                    return Err(OpenError::Unknown {
-                        path: path.to_path_buf(),
-                        compressed: true,
-                        found: "a second gzip layer".into(),
-                    })
-                }
-                Sniffed::Unknown(found) => {
-                    return Err(OpenError::Unknown {
-                        path: path.to_path_buf(),
-                        compressed: true,
-                        found,
-                    })
-                }
-            };
-            Ok(Opened {
-                format,
-                compressed: true,
-                reader: Box::new(Cursor::new(prefix).chain(inner)),
-            })
-        }
+        });
     }
+    let mut inner: Box<dyn Read + Send> = Box::new(flate2::read::MultiGzDecoder::new(replay));
+    let prefix = read_prefix(&mut inner).map_err(read_err(true))?;
+    let sniffed = match sniff(&prefix) {
+        Sniffed::Gzip => Sniffed::Unknown("a second gzip layer".into(), false),
+        other => other,
+    };
+    Ok(Sniffing {
+        sniffed,
+        compressed: true,
+        reader: Box::new(Cursor::new(prefix).chain(inner)),
+    })
+}
+
+/// Detect the format of any stream; `path` only names it in errors.
+pub fn detect(reader: Box<dyn Read + Send>, path: &Path) -> Result<Opened, OpenError> {
+    let Sniffing {
+        sniffed,
+        compressed,
+        reader,
+    } = sniff_stream(reader, path)?;
+    match sniffed {
+        Sniffed::Known(format) => Ok(Opened {
+            format,
+            compressed,
+            reader,
+        }),
+        Sniffed::Unknown(found, keylog) => Err(OpenError::Unknown {
+            path: path.to_path_buf(),
+            compressed,
+            found,
+            keylog,
+        }),
+        // `sniff_stream` removes one gzip layer and reports a second one as unknown.
+        Sniffed::Gzip => Err(OpenError::Unknown {
+            path: path.to_path_buf(),
+            compressed,
+            found: "gzip".into(),
+            keylog: false,
+        }),
+    }
+}
+
+fn open_file(path: &Path) -> Result<Box<dyn Read + Send>, OpenError> {
+    File::open(path)
+        .map(|f| Box::new(f) as Box<dyn Read + Send>)
+        .map_err(|source| OpenError::Open {
+            path: path.to_path_buf(),
+            source,
+        })
 }
 
 /// Open `path` and detect its format from content.
 pub fn open(path: &Path) -> Result<Opened, OpenError> {
-    let file = File::open(path).map_err(|source| OpenError::Open {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    detect(Box::new(file), path)
+    detect(open_file(path)?, path)
+}
+
+/// Open a key log named by `--keylog` (gzip removed): any text is handed back for the key log
+/// parser to judge line by line; a capture or HAR is refused, since it is surely the wrong file.
+pub fn open_keylog(path: &Path) -> Result<Box<dyn Read + Send>, OpenError> {
+    let s = sniff_stream(open_file(path)?, path)?;
+    match s.sniffed {
+        Sniffed::Known(format) => Err(OpenError::NotKeyLog {
+            path: path.to_path_buf(),
+            compressed: s.compressed,
+            format,
+        }),
+        Sniffed::Unknown(..) | Sniffed::Gzip => Ok(s.reader),
+    }
 }
 
 #[cfg(test)]
@@ -301,6 +376,80 @@ mod tests {
             err.contains("byte 0 of the gzip content") && err.contains("`hello`"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_key_log_given_as_input_says_to_use_keylog() {
+        let random = "ab".repeat(32);
+        for text in [
+            format!("CLIENT_RANDOM {random} {}\n", "cd".repeat(48)),
+            format!(
+                "\nSERVER_HANDSHAKE_TRAFFIC_SECRET {random} {}",
+                "cd".repeat(32)
+            ),
+            "# SSL/TLS secrets log file, generated by NSS\n".to_string(),
+        ] {
+            let err = detect_bytes(text.as_bytes()).unwrap_err().to_string();
+            assert!(err.contains("pass it with --keylog FILE"), "{err}");
+            let err = detect_bytes(&gzip(text.as_bytes()))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("gzip content") && err.contains("--keylog"),
+                "{err}"
+            );
+        }
+        // Words that only start like a label, or a label without a client random, are not.
+        for text in ["CLIENT_RANDOMS are nice", "CLIENT_RANDOM xyz", "hello"] {
+            let err = detect_bytes(text.as_bytes()).unwrap_err().to_string();
+            assert!(!err.contains("--keylog"), "{err}");
+        }
+    }
+
+    #[test]
+    fn open_keylog_refuses_captures_and_hars_and_unwraps_gzip() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, data: &[u8]| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, data).unwrap();
+            path
+        };
+        let text = b"CLIENT_RANDOM 00 11\n";
+        for (name, data, kind) in [
+            (
+                "a.pcap",
+                vec![0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0],
+                "a pcap capture",
+            ),
+            (
+                "a.pcapng",
+                gzip(&[0x0a, 0x0d, 0x0d, 0x0a, 0, 0]),
+                "a pcapng capture",
+            ),
+            ("a.har", b" {\"log\": {}}".to_vec(), "a HAR file"),
+        ] {
+            let err = match open_keylog(&write(name, &data)) {
+                Err(e) => e.to_string(),
+                Ok(_) => panic!("{name} accepted as a key log"),
+            };
+            assert!(
+                err.contains(&format!("this is {kind}, not a TLS key log")),
+                "{err}"
+            );
+        }
+        for data in [text.to_vec(), gzip(text), b"junk".to_vec(), Vec::new()] {
+            let mut all = Vec::new();
+            open_keylog(&write("k.log", &data))
+                .unwrap()
+                .read_to_end(&mut all)
+                .unwrap();
+            let expected: &[u8] = if data.starts_with(&GZIP_MAGIC) || data == text {
+                text
+            } else {
+                &data
+            };
+            assert_eq!(all, expected);
+        }
     }
 
     #[test]
