@@ -61,6 +61,16 @@ proptest! {
         let n = kl.add_text(&data);
         let lines = data.split(|b| *b == b'\n' || *b == b'\r').count();
         prop_assert!(n + kl.skipped_lines as usize <= lines);
+        // The line-by-line reader used for `--keylog` files agrees on LF-only text.
+        let mut by_line = KeyLog::new();
+        let loaded = by_line.add_reader(std::io::BufReader::with_capacity(64, &data[..]));
+        let loaded = loaded.map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let lf_lines = data.split(|b| *b == b'\n').count() as u64;
+        prop_assert!(loaded.accepted + loaded.malformed + loaded.ignored <= lf_lines);
+        if !data.contains(&b'\r') {
+            prop_assert_eq!(loaded.accepted, n as u64);
+            prop_assert_eq!(by_line.len(), kl.len());
+        }
     }
 
     #[test]
