@@ -551,7 +551,7 @@ fn keylog_mistakes_are_named_and_key_log_problems_reported() {
         stderr(&out).trim_end(),
         "authtap: error: --keylog: fixtures/m2m-h2.pcap: byte 0: this is a pcap capture, not a TLS \
          key log (lines such as `CLIENT_RANDOM <64 hex digits> <96 hex digits>`); pass captures \
-         and HAR files as FILE arguments"
+         and HAR files to `authtap analyze` as FILE arguments"
     );
 
     // A key log passed as the input: exit 2, and the error says to use --keylog.

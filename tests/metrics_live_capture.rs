@@ -320,3 +320,27 @@ fn capture_decrypts_curl_h2_forum_thread_with_live_keylog() {
     );
     assert_eq!(summary.analysis_dropped, 0, "{summary:?}");
 }
+
+#[test]
+fn a_capture_given_as_the_key_log_is_refused_before_capture_starts() {
+    // Needs no root: the key log is checked before the interface is opened.
+    let args = CaptureArgs {
+        interface: "lo".into(),
+        keylog: Some(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/forum-thread.pcap"),
+        ),
+        bpf: "tcp port 9".into(),
+        tenant: vec![],
+        metrics_listen: "127.0.0.1:0".into(),
+        events: None,
+        include_secrets: false,
+    };
+    let err = match run_until(&args, Arc::new(AtomicBool::new(true)), |_| {}) {
+        Err(e) => format!("{e:#}"),
+        Ok(_) => panic!("a pcap was accepted as a key log"),
+    };
+    assert!(
+        err.starts_with("--keylog: ") && err.contains("this is a pcap capture, not a TLS key log"),
+        "{err}"
+    );
+}

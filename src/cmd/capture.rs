@@ -300,6 +300,11 @@ mod imp {
         if !metrics_addr.ip().is_loopback() {
             tracing::warn!(%metrics_addr, "Metrics listener is reachable from other hosts.");
         }
+        if let Some(path) = args.keylog.as_ref().filter(|p| p.exists()) {
+            // A key log may not exist yet (it is waited for); one that does must not be a
+            // capture or HAR given to the wrong option.
+            crate::source::detect::open_keylog(path).context("--keylog")?;
+        }
         let live_config = LiveConfig::new(&args.interface, &args.bpf);
         // After a stop, frames the kernel already holds are still read: libpcap hands over a
         // block of frames when it fills or when the read timeout expires.

@@ -100,7 +100,7 @@ pub enum OpenError {
         /// The content looks like an SSLKEYLOGFILE.
         keylog: bool,
     },
-    #[error("{}: byte 0{}: this is a {}, not a TLS key log (lines such as `CLIENT_RANDOM <64 hex digits> <96 hex digits>`); pass captures and HAR files as FILE arguments", path.display(), if *.compressed { " of the gzip content" } else { "" }, match format { Format::Har => "HAR file", Format::Pcap => "pcap capture", Format::Pcapng => "pcapng capture" })]
+    #[error("{}: byte 0{}: this is a {}, not a TLS key log (lines such as `CLIENT_RANDOM <64 hex digits> <96 hex digits>`); pass captures and HAR files to `authtap analyze` as FILE arguments", path.display(), if *.compressed { " of the gzip content" } else { "" }, match format { Format::Har => "HAR file", Format::Pcap => "pcap capture", Format::Pcapng => "pcapng capture" })]
     NotKeyLog {
         path: PathBuf,
         compressed: bool,
