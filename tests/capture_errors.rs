@@ -170,3 +170,42 @@ fn every_prefix_of_every_fixture_is_safe() {
         }
     }
 }
+
+/// `fixtures/forum-thread.pcap` (little-endian pcap) with every frame cut to `snap` bytes, as
+/// `tcpdump -s SNAP` would have written it (the original length stays in the record header).
+fn with_snaplen(snap: usize) -> Vec<u8> {
+    let data = std::fs::read(format!(
+        "{}/fixtures/forum-thread.pcap",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let mut out = data[..24].to_vec();
+    out[16..20].copy_from_slice(&(snap as u32).to_le_bytes());
+    let mut at = 24;
+    while at + 16 <= data.len() {
+        let caplen = u32::from_le_bytes(data[at + 8..at + 12].try_into().unwrap()) as usize;
+        let kept = caplen.min(snap);
+        out.extend_from_slice(&data[at..at + 8]);
+        out.extend_from_slice(&(kept as u32).to_le_bytes());
+        out.extend_from_slice(&data[at + 12..at + 16]);
+        out.extend_from_slice(&data[at + 16..at + 16 + kept]);
+        at += 16 + caplen;
+    }
+    out
+}
+
+#[test]
+fn a_short_snap_length_is_named_with_how_to_capture_again() {
+    let mut keys = KeyLog::default();
+    let whole = read_capture(&with_snaplen(65535)[..], 0, &mut keys, |_| {}).unwrap();
+    assert!(whole.notes().iter().all(|n| !n.contains("snap length")));
+    let st = read_capture(&with_snaplen(120)[..], 0, &mut keys, |_| {}).unwrap();
+    let notes = st.notes();
+    let cut: Vec<&String> = notes
+        .iter()
+        .filter(|n| n.contains("cut by the capture's snap length"))
+        .collect();
+    assert_eq!(cut.len(), 1, "{notes:?}");
+    assert!(cut[0].contains("`tcpdump -s 0`"), "{}", cut[0]);
+    assert!(st.tcp.gaps > 0);
+}

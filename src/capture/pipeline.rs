@@ -182,7 +182,7 @@ impl CaptureStats {
         }
         if self.cut_frames > 0 {
             n.push(format!(
-                "{} frames were cut by the capture's snap length; their missing bytes count as gaps",
+                "{} frames were cut by the capture's snap length; their missing bytes count as gaps (capture again with the full length: `tcpdump -s 0`, or no `-s`/`--snapshot-length` limit in Wireshark/dumpcap)",
                 self.cut_frames
             ));
         }
