@@ -58,6 +58,9 @@ pub struct Http1Stats {
     pub parse_errors: u64,
     /// Bytes skipped while looking for the next message start.
     pub skipped_bytes: u64,
+    /// Message heads cut off by the end of their stream (not counted as messages), and their bytes.
+    pub cut_heads: u64,
+    pub cut_head_bytes: u64,
     pub upgrades: u64,
     pub bodies_truncated: u64,
     pub decode_errors: u64,
@@ -74,6 +77,8 @@ impl Http1Stats {
         self.unanswered += o.unanswered;
         self.parse_errors += o.parse_errors;
         self.skipped_bytes += o.skipped_bytes;
+        self.cut_heads += o.cut_heads;
+        self.cut_head_bytes += o.cut_head_bytes;
         self.upgrades += o.upgrades;
         self.bodies_truncated += o.bodies_truncated;
         self.decode_errors += o.decode_errors;
@@ -314,9 +319,9 @@ impl Http1Conn {
             }
             State::Idle => {
                 if !self.half[i].buf.is_empty() && !self.half[i].resync {
-                    self.stats.parse_errors += 1;
-                    self.stats.skipped_bytes += self.half[i].buf.len() as u64;
                     let n = self.half[i].buf.len();
+                    self.stats.cut_heads += 1;
+                    self.stats.cut_head_bytes += n as u64;
                     self.note_next_pending(
                         dir,
                         format!(
@@ -1376,6 +1381,26 @@ mod tests {
 
     fn feed(c: &mut Http1Conn, dir: Dir, data: &[u8], out: &mut Vec<HttpPair>) {
         c.push(dir, data, 1, out);
+    }
+
+    /// A head cut off by the end of its stream (as in the corpus's TLS 1.0 capture, whose client
+    /// sent only `GET /test HTTP/1.0\n`) is counted as cut, not as a framing error or a request.
+    #[test]
+    fn a_head_cut_by_the_stream_end_is_counted_as_cut() {
+        let mut c = conn();
+        let mut out = Vec::new();
+        feed(
+            &mut c,
+            Dir::ClientToServer,
+            b"GET /test HTTP/1.0\n",
+            &mut out,
+        );
+        c.end(Dir::ClientToServer, 2, &mut out);
+        c.close(3, &mut out);
+        let st = c.stats();
+        assert!(out.is_empty());
+        assert_eq!((st.cut_heads, st.cut_head_bytes), (1, 19));
+        assert_eq!((st.parse_errors, st.skipped_bytes, st.requests), (0, 0, 0));
     }
 
     /// URLs: absolute-form targets kept as sent (any scheme case), fragments dropped, the

@@ -237,6 +237,12 @@ impl CaptureStats {
                 h.parse_errors, h.skipped_bytes
             ));
         }
+        if h.cut_heads > 0 {
+            n.push(format!(
+                "{} HTTP/1 message heads were cut off by the end of their stream ({} bytes); they are not counted as requests or responses",
+                h.cut_heads, h.cut_head_bytes
+            ));
+        }
         if h.bodies_truncated > 0 {
             n.push(format!(
                 "{} HTTP bodies are truncated (gap or size cap)",
