@@ -185,7 +185,7 @@ impl KeyLog {
             }
             let content = line.strip_suffix(b"\n").unwrap_or(&line);
             if content.strip_suffix(b"\r").unwrap_or(content).len() > MAX_LINE {
-                loaded.malformed += 1;
+                self.skipped_lines += 1;
                 continue;
             }
             match self.add_line(&line, number) {
@@ -194,7 +194,7 @@ impl KeyLog {
                 Err(_) => self.skipped_lines += 1,
             }
         }
-        loaded.malformed += self.skipped_lines - skipped;
+        loaded.malformed = self.skipped_lines - skipped;
         loaded.ignored = self.ignored_labels - ignored;
         Ok(loaded)
     }
@@ -403,7 +403,7 @@ mod tests {
         let over = format!("{at_cap} ");
         let mut kl = KeyLog::new();
         let got = kl.add_reader(format!("{at_cap}\r\n{over}\n").as_bytes());
-        assert_eq!((got.expect("ok").accepted, kl.skipped_lines), (1, 0));
+        assert_eq!((got.expect("ok").accepted, kl.skipped_lines), (1, 1));
         let mut kl = KeyLog::new();
         assert_eq!(kl.add_reader(over.as_bytes()).expect("ok").malformed, 1);
     }

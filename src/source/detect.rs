@@ -201,10 +201,10 @@ fn read_prefix(reader: &mut dyn Read) -> io::Result<Vec<u8>> {
     }
 }
 
-/// A stream after sniffing: one gzip layer removed, what its first bytes say, and a reader that
-/// replays them.
+/// A stream after sniffing: one gzip layer removed, its format (or what its first bytes are,
+/// and whether they look like a key log), and a reader that replays them.
 struct Sniffing {
-    sniffed: Sniffed,
+    format: Result<Format, (String, bool)>,
     compressed: bool,
     reader: Box<dyn Read + Send>,
 }
@@ -219,52 +219,43 @@ fn sniff_stream(mut reader: Box<dyn Read + Send>, path: &Path) -> Result<Sniffin
     };
     let prefix = read_prefix(&mut reader).map_err(read_err(false))?;
     let sniffed = sniff(&prefix);
-    let replay: Box<dyn Read + Send> = Box::new(Cursor::new(prefix).chain(reader));
-    if !matches!(sniffed, Sniffed::Gzip) {
-        return Ok(Sniffing {
-            sniffed,
-            compressed: false,
-            reader: replay,
-        });
-    }
-    let mut inner: Box<dyn Read + Send> = Box::new(flate2::read::MultiGzDecoder::new(replay));
-    let prefix = read_prefix(&mut inner).map_err(read_err(true))?;
-    let sniffed = match sniff(&prefix) {
-        Sniffed::Gzip => Sniffed::Unknown("a second gzip layer".into(), false),
-        other => other,
+    let mut reader: Box<dyn Read + Send> = Box::new(Cursor::new(prefix).chain(reader));
+    let compressed = matches!(sniffed, Sniffed::Gzip);
+    let sniffed = if compressed {
+        reader = Box::new(flate2::read::MultiGzDecoder::new(reader));
+        let prefix = read_prefix(&mut reader).map_err(read_err(true))?;
+        let sniffed = sniff(&prefix);
+        reader = Box::new(Cursor::new(prefix).chain(reader));
+        sniffed
+    } else {
+        sniffed
+    };
+    let format = match sniffed {
+        Sniffed::Known(format) => Ok(format),
+        Sniffed::Unknown(found, keylog) => Err((found, keylog)),
+        Sniffed::Gzip => Err(("a second gzip layer".into(), false)),
     };
     Ok(Sniffing {
-        sniffed,
-        compressed: true,
-        reader: Box::new(Cursor::new(prefix).chain(inner)),
+        format,
+        compressed,
+        reader,
     })
 }
 
 /// Detect the format of any stream; `path` only names it in errors.
 pub fn detect(reader: Box<dyn Read + Send>, path: &Path) -> Result<Opened, OpenError> {
-    let Sniffing {
-        sniffed,
-        compressed,
-        reader,
-    } = sniff_stream(reader, path)?;
-    match sniffed {
-        Sniffed::Known(format) => Ok(Opened {
+    let s = sniff_stream(reader, path)?;
+    match s.format {
+        Ok(format) => Ok(Opened {
             format,
-            compressed,
-            reader,
+            compressed: s.compressed,
+            reader: s.reader,
         }),
-        Sniffed::Unknown(found, keylog) => Err(OpenError::Unknown {
+        Err((found, keylog)) => Err(OpenError::Unknown {
             path: path.to_path_buf(),
-            compressed,
+            compressed: s.compressed,
             found,
             keylog,
-        }),
-        // `sniff_stream` removes one gzip layer and reports a second one as unknown.
-        Sniffed::Gzip => Err(OpenError::Unknown {
-            path: path.to_path_buf(),
-            compressed,
-            found: "gzip".into(),
-            keylog: false,
         }),
     }
 }
@@ -287,13 +278,13 @@ pub fn open(path: &Path) -> Result<Opened, OpenError> {
 /// parser to judge line by line; a capture or HAR is refused, since it is surely the wrong file.
 pub fn open_keylog(path: &Path) -> Result<Box<dyn Read + Send>, OpenError> {
     let s = sniff_stream(open_file(path)?, path)?;
-    match s.sniffed {
-        Sniffed::Known(format) => Err(OpenError::NotKeyLog {
+    match s.format {
+        Ok(format) => Err(OpenError::NotKeyLog {
             path: path.to_path_buf(),
             compressed: s.compressed,
             format,
         }),
-        Sniffed::Unknown(..) | Sniffed::Gzip => Ok(s.reader),
+        Err(_) => Ok(s.reader),
     }
 }
 
