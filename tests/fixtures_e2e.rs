@@ -593,3 +593,24 @@ fn keylog_mistakes_are_named_and_key_log_problems_reported() {
         report.inputs[0].notes
     );
 }
+
+#[test]
+fn dash_reads_standard_input_like_a_file() {
+    for fixture in ["fixtures/m2m.pcap", "fixtures/forum-thread.har"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_authtap"))
+            .args(["analyze", "--format", "json", "--fail-on", "never", "-"])
+            .current_dir(root())
+            .stdin(std::fs::File::open(root().join(fixture)).expect("fixture"))
+            .output()
+            .expect("run authtap");
+        assert_eq!(out.status.code(), Some(0), "{fixture}");
+        let piped: JsonReport =
+            serde_json::from_slice(&out.stdout).expect("JSON report from stdin");
+        let (from_file, _) = json_report(fixture);
+        assert_eq!(piped.inputs[0].path, "-");
+        assert_eq!(piped.inputs[0].format, from_file.inputs[0].format);
+        assert_eq!(piped.inputs[0].exchanges, from_file.inputs[0].exchanges);
+        assert!(piped.inputs[0].exchanges > 0, "{fixture}");
+        assert_eq!(rules(&piped), rules(&from_file), "{fixture}");
+    }
+}

@@ -77,7 +77,7 @@ pub struct AnalyzeArgs {
     /// Force colour off in the text report (NO_COLOR is honoured too).
     #[arg(long)]
     pub no_color: bool,
-    /// HAR, pcap or pcapng files; the format is detected from content.
+    /// HAR, pcap or pcapng files; the format is detected from content. `-` reads standard input.
     #[arg(value_name = "FILE", required = true)]
     pub files: Vec<PathBuf>,
 }

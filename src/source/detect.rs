@@ -1,7 +1,7 @@
 //! Input format detection from content (never from the file name): HAR, pcap, pcapng, or gzip of
 //! any of them.
 //!
-//! Owns: opening a file, sniffing its first bytes, unwrapping one layer of gzip (streamed through
+//! Owns: opening a file (`-` is standard input), sniffing its first bytes, unwrapping one layer of gzip (streamed through
 //! `flate2::read::MultiGzDecoder`, so concatenated members work) and sniffing again, and handing
 //! back a reader that replays the sniffed bytes.
 //! Also tells a TLS key log given as an input (an error that says to pass it with `--keylog`)
@@ -260,7 +260,11 @@ pub fn detect(reader: Box<dyn Read + Send>, path: &Path) -> Result<Opened, OpenE
     }
 }
 
+/// `-` is standard input (e.g. `tcpdump -U -w - | authtap analyze -`); anything else a file.
 fn open_file(path: &Path) -> Result<Box<dyn Read + Send>, OpenError> {
+    if path == Path::new("-") {
+        return Ok(Box::new(io::stdin()));
+    }
     File::open(path)
         .map(|f| Box::new(f) as Box<dyn Read + Send>)
         .map_err(|source| OpenError::Open {
