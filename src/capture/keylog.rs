@@ -173,10 +173,10 @@ impl KeyLog {
         let (skipped, ignored) = (self.skipped_lines, self.ignored_labels);
         let mut loaded = Loaded::default();
         let mut line = Vec::with_capacity(256);
+        // One byte over the cap (plus a CR) tells an over-long line from a full one.
+        let limit = MAX_LINE as u64 + 2;
         for number in 1.. {
             line.clear();
-            // One byte over the cap (plus a CR) tells an over-long line from a full one.
-            let limit = MAX_LINE as u64 + 2;
             if reader.by_ref().take(limit).read_until(b'\n', &mut line)? == 0 {
                 break;
             }
@@ -316,6 +316,13 @@ impl KeyLog {
         self.skipped_lines += other.skipped_lines;
         self.ignored_labels += other.ignored_labels;
     }
+}
+
+/// Is `raw` a key log line (not blank, not a comment) that [`KeyLog::add_line`] accepts, stored
+/// or with a label it does not use? Used to recognise a key log given where a capture was expected.
+pub fn is_keylog_line(raw: &[u8]) -> bool {
+    let line = trim(raw);
+    !line.is_empty() && !line.starts_with(b"#") && KeyLog::new().add_line(line, 1).is_ok()
 }
 
 fn trim(mut s: &[u8]) -> &[u8] {

@@ -150,33 +150,14 @@ fn sniff(prefix: &[u8]) -> Sniffed {
     }
 }
 
-/// Does the text start like an SSLKEYLOGFILE: NSS's header comment, or a first line whose first
-/// word is one of the draft's labels followed by a 64-digit client random?
+/// Does the text start like an SSLKEYLOGFILE: NSS's header comment, or a first line the key log
+/// parser takes as a key log line?
 fn looks_like_keylog(prefix: &[u8]) -> bool {
-    const LABELS: [&[u8]; 9] = [
-        b"CLIENT_RANDOM",
-        b"CLIENT_EARLY_TRAFFIC_SECRET",
-        b"CLIENT_HANDSHAKE_TRAFFIC_SECRET",
-        b"SERVER_HANDSHAKE_TRAFFIC_SECRET",
-        b"CLIENT_TRAFFIC_SECRET_0",
-        b"SERVER_TRAFFIC_SECRET_0",
-        b"EARLY_EXPORTER_SECRET",
-        b"EXPORTER_SECRET",
-        b"RSA",
-    ];
     let text = prefix.trim_ascii_start();
-    if text.starts_with(b"# SSL/TLS secrets log file") {
-        return true;
-    }
-    let line = text.split(|b| *b == b'\n').next().unwrap_or_default();
-    let mut words = line
-        .split(|b| b.is_ascii_whitespace())
-        .filter(|w| !w.is_empty());
-    matches!(
-        (words.next(), words.next()),
-        (Some(label), Some(random)) if LABELS.contains(&label)
-            && (label == b"RSA" || (random.len() == 64 && random.iter().all(u8::is_ascii_hexdigit)))
-    )
+    text.starts_with(b"# SSL/TLS secrets log file")
+        || crate::capture::keylog::is_keylog_line(
+            text.split(|b| *b == b'\n').next().unwrap_or_default(),
+        )
 }
 
 /// Read up to `SNIFF_MAX` bytes: at least 4, and past any leading whitespace.
